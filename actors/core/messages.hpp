@@ -1,0 +1,95 @@
+#pragma once
+
+// Message types and atoms shared by all actors. Messages are plain copyable
+// structs with an inspect() overload (CAF 0.17 style); protocol types
+// (protobuf, JSON) never cross into actors.
+
+#include <caf/actor.hpp>
+#include <caf/atom.hpp>
+#include <caf/meta/type_name.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace olocal {
+
+// -- atoms (tiny control messages only; at most 10 characters) ---------------
+
+using inspect_atom = caf::atom_constant<caf::atom("oinspect")>;
+using list_atom = caf::atom_constant<caf::atom("olist")>;
+using stop_all_atom = caf::atom_constant<caf::atom("ostopall")>;
+using ping_atom = caf::atom_constant<caf::atom("oping")>;
+using tick_atom = caf::atom_constant<caf::atom("otick")>;
+using get_atom = caf::atom_constant<caf::atom("oget")>;
+
+// -- inspection ----------------------------------------------------------------
+
+/// What a long-lived actor says about itself when asked (admin endpoint).
+struct actor_report {
+  std::string summary;    ///< one line, for the list view
+  std::string last_error; ///< rendered, "" if none since start
+  uint64_t mailbox_depth = 0;
+  std::string state_json; ///< the full state as a JSON document
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, actor_report& x) {
+  return f(caf::meta::type_name("actor_report"), x.summary, x.last_error, x.mailbox_depth,
+           x.state_json);
+}
+
+/// Asks the registry to track a long-lived actor.
+struct register_actor_req {
+  std::string name;  ///< unique, human readable ("disk/sda", "vg/pool0")
+  std::string kind;  ///< "disk", "vg", "volume", "registry", ...
+  caf::actor handle; ///< must answer inspect_atom with actor_report
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, register_actor_req& x) {
+  return f(caf::meta::type_name("register_actor_req"), x.name, x.kind, x.handle);
+}
+
+/// One registered actor as the registry lists it.
+struct actor_entry {
+  uint64_t id = 0;
+  std::string name;
+  std::string kind;
+  caf::actor handle;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, actor_entry& x) {
+  return f(caf::meta::type_name("actor_entry"), x.id, x.name, x.kind, x.handle);
+}
+
+// -- node facts ----------------------------------------------------------------
+
+/// What sysfs says about one block device or partition.
+struct block_device {
+  std::string name;   ///< kernel name: "sda", "sda1", "nvme0n1", "dm-0"
+  std::string path;   ///< "/dev/<name>"
+  std::string parent; ///< whole-disk name for a partition, "" otherwise
+  std::string kind;   ///< disk, partition, nvme, loop, dm, md, virtual
+  uint32_t major = 0;
+  uint32_t minor = 0;
+  uint64_t size_bytes = 0; ///< sectors * 512
+  bool rotational = false; ///< media "hdd" when true, else "ssd"
+  bool read_only = false;
+  bool removable = false;
+  std::string dm_name;                 ///< device-mapper name (e.g. "vg0-lv0"), dm devices only
+  std::vector<std::string> holders;    ///< devices stacked on this one (dm, md)
+  std::vector<std::string> partitions; ///< partition names of a whole disk
+
+  std::string media_type() const { return rotational ? "hdd" : "ssd"; }
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, block_device& x) {
+  return f(caf::meta::type_name("block_device"), x.name, x.path, x.parent, x.kind, x.major, x.minor,
+           x.size_bytes, x.rotational, x.read_only, x.removable, x.dm_name, x.holders,
+           x.partitions);
+}
+
+} // namespace olocal
