@@ -1,0 +1,207 @@
+// open-local: one binary, one sub-command per process role.
+
+#include "actors/core/errc.hpp"
+#include "actors/core/json.hpp"
+#include "actors/core/log.hpp"
+#include "actors/core/options.hpp"
+#include "actors/node/block_devices.hpp"
+#include "actors/node/host_probe.hpp"
+#include "gateways/cmd/service.hpp"
+#include "gateways/cmd/version.hpp"
+#include "gateways/metrics/metrics.hpp"
+
+#include <boost/version.hpp>
+#include <caf/config.hpp>
+
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+namespace olocal {
+namespace {
+
+constexpr const char* top_usage = R"(Usage: open-local COMMAND [options]
+
+Local persistent volumes for Kubernetes: LVM volume groups, whole devices and
+mount points of each node, with capacity-aware scheduling.
+
+Commands:
+  standalone   run the node and cluster actors in one process, without Kubernetes
+               (this stage: node discovery, metrics, health and admin endpoints)
+  discover     print what this host offers: block devices, device-mapper,
+               cgroups, LVM
+  metrics      list every metric this program exports
+  version      print the version
+
+Run 'open-local COMMAND --help' for the options of a command.
+)";
+
+int fail(const caf::error& err) {
+  std::fprintf(stderr, "open-local: %s\n", render(err).c_str());
+  return 2;
+}
+
+std::string human_bytes(uint64_t bytes) {
+  static const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  double value = static_cast<double>(bytes);
+  size_t unit = 0;
+  while (value >= 1024 && unit + 1 < std::size(units)) {
+    value /= 1024;
+    ++unit;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), unit == 0 ? "%.0f %s" : "%.1f %s", value, units[unit]);
+  return buf;
+}
+
+int cmd_version(const std::vector<std::string>& args) {
+  option_set set{"version"};
+  if (auto err = set.parse(args))
+    return fail(err);
+  if (set.help_requested()) {
+    std::cout << set.usage("Prints the version of this program and of its main libraries.");
+    return 0;
+  }
+  std::cout << "open-local " << version_string << " (commit " << git_commit << ", " << build_type
+            << " build)\n"
+            << "  CAF " << CAF_VERSION / 10000 << '.' << (CAF_VERSION / 100) % 100 << '.'
+            << CAF_VERSION % 100 << ", Boost " << BOOST_VERSION / 100000 << '.'
+            << (BOOST_VERSION / 100) % 1000 << '.' << BOOST_VERSION % 100 << '\n';
+  return 0;
+}
+
+int cmd_discover(const std::vector<std::string>& args) {
+  std::string sysfs = "/sys";
+  std::string format = "text";
+  option_set set{"discover"};
+  set.add("sysfs", sysfs, "where sysfs is mounted");
+  set.add_choice("format", format, {"text", "json"}, "output format");
+  if (auto err = set.parse(args))
+    return fail(err);
+  if (set.help_requested()) {
+    std::cout << set.usage("Prints the block devices, device-mapper, cgroup and LVM facts of this "
+                           "host, as the node actors see them.");
+    return 0;
+  }
+  auto host = probe_host();
+  auto devices = discover_block_devices(sysfs);
+  if (format == "json") {
+    std::string out = "{\"host\":" + to_json(host) + ",\"blockDevices\":[";
+    for (size_t i = 0; i < devices.size(); ++i)
+      out += (i ? "," : "") + to_json(devices[i]);
+    std::cout << out << "]}\n";
+    return 0;
+  }
+  std::printf("host\n");
+  std::printf("  kernel          %s\n", host.kernel.c_str());
+  std::printf("  device-mapper   %s\n",
+              host.device_mapper ? "present"
+                                 : "absent (LVM volumes need it; tests use the VM harness)");
+  std::printf("  cgroups         %s%s%s\n", host.cgroup_mode.c_str(),
+              host.cgroup_v2_io ? ", v2 io controller" : "",
+              host.cgroup_v1_blkio ? ", v1 blkio throttling" : "");
+  std::printf("  lvm             %s\n", host.lvm_version.empty()
+                                          ? ("missing: " + host.lvm_error).c_str()
+                                          : host.lvm_version.c_str());
+  std::printf("\nblock devices (%zu)\n", devices.size());
+  std::printf("  %-12s %-9s %-7s %10s %-5s %-3s %s\n", "NAME", "KIND", "MAJ:MIN", "SIZE", "MEDIA",
+              "RO", "HOLDERS");
+  for (auto& d : devices) {
+    std::string holders;
+    for (auto& h : d.holders)
+      holders += (holders.empty() ? "" : ",") + h;
+    auto majmin = std::to_string(d.major) + ":" + std::to_string(d.minor);
+    std::printf("  %-12s %-9s %-7s %10s %-5s %-3s %s\n", d.name.c_str(), d.kind.c_str(),
+                majmin.c_str(), human_bytes(d.size_bytes).c_str(), d.media_type().c_str(),
+                d.read_only ? "yes" : "no", holders.empty() ? "-" : holders.c_str());
+  }
+  return 0;
+}
+
+int cmd_metrics(const std::vector<std::string>& args) {
+  std::string format = "text";
+  option_set set{"metrics"};
+  set.add_choice("format", format, {"text", "json"}, "output format");
+  if (auto err = set.parse(args))
+    return fail(err);
+  if (set.help_requested()) {
+    std::cout << set.usage("Lists every metric this program exports: the names dashboards and "
+                           "alerts may use.");
+    return 0;
+  }
+  if (format == "json") {
+    std::string out = "[";
+    bool first = true;
+    for (auto& d : metrics::catalogue()) {
+      out += first ? "" : ",";
+      first = false;
+      out += "{\"name\":" + json_quote(d.name) + ",\"type\":" + json_quote(d.kind) +
+             ",\"help\":" + json_quote(d.help) + ",\"labels\":[";
+      for (size_t i = 0; i < d.labels.size(); ++i)
+        out += (i ? "," : "") + json_quote(d.labels[i]);
+      out += "]}";
+    }
+    std::cout << out << "]\n";
+    return 0;
+  }
+  for (auto& d : metrics::catalogue()) {
+    std::string labels;
+    for (auto& l : d.labels)
+      labels += (labels.empty() ? "" : ",") + std::string{l};
+    std::cout << d.name << " (" << d.kind << ")" << (labels.empty() ? "" : " {" + labels + "}")
+              << "\n    " << d.help << "\n";
+  }
+  return 0;
+}
+
+int cmd_standalone(const std::vector<std::string>& args) {
+  service_options opts;
+  option_set set{"standalone"};
+  opts.declare(set);
+  if (auto err = set.parse(args))
+    return fail(err);
+  if (set.help_requested()) {
+    std::cout << set.usage(
+      "Runs open-local on this host without Kubernetes. At this stage: discovers the block\n"
+      "devices (one disk actor each) and serves /metrics, /healthz, /readyz and the admin\n"
+      "endpoint /admin/actors. Stops gracefully on SIGTERM or SIGINT.");
+    return 0;
+  }
+  if (auto err = apply_logging(opts))
+    return fail(err);
+  auto svc = service::start(opts);
+  if (!svc)
+    return fail(svc.error());
+  log::info("standalone", "ready",
+            {{"version", version_string}, {"http_port", (*svc)->http_port()}});
+  wait_for_shutdown_signal();
+  return (*svc)->stop();
+}
+
+} // namespace
+} // namespace olocal
+
+int main(int argc, char** argv) {
+  using namespace olocal;
+  // Before any thread starts: every thread inherits the blocked mask, so the
+  // shutdown signals reach only the thread that waits for them.
+  block_shutdown_signals();
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+    std::cout << top_usage;
+    return args.empty() ? 2 : 0;
+  }
+  auto command = args[0];
+  args.erase(args.begin());
+  if (command == "version" || command == "--version")
+    return cmd_version(args);
+  if (command == "discover")
+    return cmd_discover(args);
+  if (command == "metrics")
+    return cmd_metrics(args);
+  if (command == "standalone")
+    return cmd_standalone(args);
+  std::fprintf(stderr, "open-local: unknown command '%s'\n\n%s", command.c_str(), top_usage);
+  return 2;
+}

@@ -1,0 +1,209 @@
+#include "gateways/cmd/service.hpp"
+
+#include "actors/core/errc.hpp"
+#include "actors/core/log.hpp"
+#include "actors/core/options.hpp"
+#include "actors/core/runtime.hpp"
+#include "actors/node/block_devices.hpp"
+#include "actors/node/disk_actor.hpp"
+#include "gateways/admin/observability.hpp"
+#include "gateways/cmd/version.hpp"
+#include "gateways/metrics/metrics.hpp"
+
+#include <caf/actor_cast.hpp>
+#include <caf/actor_system.hpp>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <thread>
+#include <unistd.h>
+
+namespace olocal {
+
+void service_options::declare(option_set& set) {
+  set.add("workers", workers, "actor scheduler threads (0 = one per core)", 0, 256);
+  set.add_choice("log-level", log_level, {"debug", "info", "warn", "error"},
+                 "least severe level logged");
+  set.add_choice("log-format", log_format, {"text", "json"}, "log line format");
+  set.add(
+    "http-address", http_address,
+    "address of the metrics, health and admin endpoints (non-loopback needs --admin-token-file)");
+  set.add("http-port", http_port,
+          "port of the metrics, health and admin endpoints (0 = any free port)", 0, 65535);
+  set.add("admin-token-file", admin_token_file,
+          "file with the bearer token required by /admin/* (at least 16 characters)");
+  set.add("drain-timeout", drain_timeout, "how long a stop waits for in-flight work");
+  set.add("sysfs", sysfs, "where sysfs is mounted (a container may mount the host's elsewhere)");
+  set.add("port-file", port_file, "write the bound HTTP port to this file once serving");
+}
+
+caf::error apply_logging(const service_options& opts) {
+  auto lvl = log::level_from_string(opts.log_level);
+  if (!lvl)
+    return make_error(errc::config_invalid, "option --log-level: unknown level " + opts.log_level);
+  auto fmt = log::format_from_string(opts.log_format);
+  if (!fmt)
+    return make_error(errc::config_invalid,
+                      "option --log-format: unknown format " + opts.log_format);
+  log::set_level(*lvl);
+  log::set_format(*fmt);
+  return {};
+}
+
+struct service::impl {
+  service_options opts;
+  // Declaration order is destruction order in reverse: the metrics outlive
+  // the actors and the HTTP server that write to them.
+  metrics::registry metrics;
+  std::unique_ptr<runtime> rt;
+  std::unique_ptr<observability> http;
+  bool stopped = false;
+  int exit_code = 0;
+};
+
+namespace {
+
+caf::error write_port_file(const std::string& path, uint16_t port) {
+  auto tmp = path + ".tmp";
+  {
+    std::ofstream out{tmp, std::ios::trunc};
+    if (!out)
+      return make_error(errc::io_error, "cannot write port file " + tmp);
+    out << port << '\n';
+    if (!out.flush())
+      return make_error(errc::io_error, "cannot write port file " + tmp);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0)
+    return make_error(errc::io_error, "cannot rename " + tmp + " to " + path);
+  return {};
+}
+
+} // namespace
+
+caf::expected<std::unique_ptr<service>> service::start(const service_options& opts) {
+  auto p = std::make_unique<impl>();
+  p->opts = opts;
+  auto& m = p->metrics;
+  m.build_info
+    .Add({{"version", version_string}, {"commit", git_commit}, {"build_type", build_type}})
+    .Set(1);
+  m.process_start_time.Add({}).Set(
+    std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
+  m.ready.Add({}).Set(0);
+
+  p->rt = std::make_unique<runtime>(runtime_options{opts.workers});
+  log::info("service", "actor system started", {{"workers", p->rt->workers()}});
+
+  // Node discovery: one disk actor per block device the kernel shows.
+  auto devices = discover_block_devices(opts.sysfs);
+  std::map<std::string, double> per_kind;
+  for (auto& dev : devices) {
+    per_kind[dev.kind] += 1;
+    auto name = "disk/" + dev.name;
+    auto handle = spawn_disk_actor(p->rt->system(), dev);
+    if (auto id = p->rt->adopt(caf::actor_cast<caf::actor>(handle), name, "disk"); !id)
+      return std::move(id.error());
+  }
+  for (auto& [kind, n] : per_kind)
+    m.block_devices.Add({{"kind", kind}}).Set(n);
+  log::info("service", "block devices discovered",
+            {{"count", devices.size()}, {"sysfs", opts.sysfs}});
+
+  observability_options hopts;
+  hopts.address = opts.http_address;
+  hopts.port = static_cast<uint16_t>(opts.http_port);
+  hopts.admin_token_file = opts.admin_token_file;
+  auto http = observability::start(p->rt->system(), p->rt->registry(), m, hopts);
+  if (!http) {
+    p->rt->shutdown();
+    return std::move(http.error());
+  }
+  p->http = std::move(*http);
+  log::info("service", "serving metrics, health and admin",
+            {{"address", opts.http_address}, {"port", p->http->port()}});
+  if (!opts.port_file.empty())
+    if (auto err = write_port_file(opts.port_file, p->http->port())) {
+      p->http->stop(std::chrono::milliseconds{0});
+      p->rt->shutdown();
+      return err;
+    }
+  p->http->set_ready(true);
+  return std::unique_ptr<service>{new service(std::move(p))};
+}
+
+service::service(std::unique_ptr<impl> p) : impl_(std::move(p)) {
+}
+
+service::~service() {
+  stop();
+}
+
+uint16_t service::http_port() const {
+  return impl_->http ? impl_->http->port() : 0;
+}
+
+runtime& service::actors() {
+  return *impl_->rt;
+}
+
+int service::stop() {
+  auto& p = *impl_;
+  if (p.stopped)
+    return p.exit_code;
+  p.stopped = true;
+  auto started = std::chrono::steady_clock::now();
+  log::info("service", "stopping: intake closed, draining in-flight work",
+            {{"drain_timeout_ms", p.opts.drain_timeout.count()}});
+  size_t abandoned = 0;
+  if (p.http) {
+    p.http->set_ready(false);
+    abandoned = p.http->stop(p.opts.drain_timeout);
+  }
+  p.rt->shutdown();
+  p.http.reset();
+  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+    std::chrono::steady_clock::now() - started);
+  if (abandoned > 0) {
+    log::warn("service", "stopped with abandoned requests",
+              {{"abandoned", abandoned}, {"took_ms", took.count()}});
+    p.exit_code = 1;
+  } else {
+    log::info("service", "stopped cleanly", {{"took_ms", took.count()}});
+  }
+  return p.exit_code;
+}
+
+void block_shutdown_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+int wait_for_shutdown_signal() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  int sig = 0;
+  while (sigwait(&set, &sig) != 0) {
+  }
+  log::info("service", "shutdown signal received",
+            {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  std::thread{[set] {
+    int again = 0;
+    while (sigwait(&set, &again) != 0) {
+    }
+    static constexpr char msg[] = "second shutdown signal: exiting at once\n";
+    auto ignored = ::write(STDERR_FILENO, msg, sizeof(msg) - 1);
+    (void) ignored;
+    std::_Exit(128 + again);
+  }}.detach();
+  return sig;
+}
+
+} // namespace olocal

@@ -1,0 +1,66 @@
+#pragma once
+
+#include <caf/expected.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace olocal {
+
+class option_set;
+class runtime;
+
+/// Options every long-running sub-command shares.
+struct service_options {
+  uint64_t workers = 0;
+  std::string log_level = "info";
+  std::string log_format = "text";
+  std::string http_address = "127.0.0.1";
+  uint64_t http_port = 9353;
+  std::string admin_token_file;
+  std::chrono::milliseconds drain_timeout{30'000};
+  std::string sysfs = "/sys";
+  std::string port_file; ///< where to write the bound HTTP port ("" = nowhere)
+
+  /// Declares the options above in `set` (one place for all sub-commands).
+  void declare(option_set& set);
+};
+
+/// Applies --log-level and --log-format. Errors name the bad value.
+caf::error apply_logging(const service_options& opts);
+
+/// A running process core: actor system, registry, node discovery and the
+/// observability HTTP server. Sub-commands add their gateways on top.
+class service {
+public:
+  static caf::expected<std::unique_ptr<service>> start(const service_options& opts);
+  ~service();
+
+  uint16_t http_port() const;
+  runtime& actors();
+
+  /// Graceful stop: readiness off, HTTP intake closed and in-flight requests
+  /// drained (up to the drain timeout), every actor stopped, all joined.
+  /// Returns the exit code: 0 when everything drained, 1 when the deadline
+  /// abandoned requests. Idempotent.
+  int stop();
+
+  struct impl;
+
+private:
+  explicit service(std::unique_ptr<impl> p);
+  std::unique_ptr<impl> impl_;
+};
+
+/// Blocks SIGTERM and SIGINT in the calling thread and every thread it
+/// starts later (call first in main), so that wait_for_shutdown_signal sees them.
+void block_shutdown_signals();
+
+/// Waits for SIGTERM or SIGINT and returns it. After it returns, a second
+/// signal ends the process at once (exit 128 + signal): the operator's way
+/// out of a drain that takes too long.
+int wait_for_shutdown_signal();
+
+} // namespace olocal
