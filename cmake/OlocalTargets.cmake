@@ -29,8 +29,13 @@ function(olocal_test name)
   add_executable(${name} ${ARG_SOURCES})
   olocal_target_defaults(${name})
   target_link_libraries(${name} PRIVATE ${ARG_LIBS} GTest::gtest GTest::gmock GTest::gtest_main)
+  set(env "OLOCAL_BINARY=$<TARGET_FILE:open-local>" "OLOCAL_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+  if(OLOCAL_SANITIZE)
+    list(APPEND env
+      "ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_init_order=1"
+      "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:suppressions=${PROJECT_SOURCE_DIR}/tests/sanitizers.supp")
+  endif()
   gtest_discover_tests(${name}
     DISCOVERY_MODE PRE_TEST
-    PROPERTIES LABELS ${ARG_LABEL} TIMEOUT 120
-               ENVIRONMENT "OLOCAL_BINARY=$<TARGET_FILE:open-local>;OLOCAL_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+    PROPERTIES LABELS ${ARG_LABEL} TIMEOUT 120 ENVIRONMENT "${env}")
 endfunction()

@@ -1,0 +1,136 @@
+#include "actors/node/block_devices.hpp"
+
+#include <boost/json/parse.hpp>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+using namespace olocal;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A fake sysfs tree shaped like the kernel's: /block/<dev>/{dev,size,ro,...}.
+struct fake_sysfs : ::testing::Test {
+  fs::path root =
+    fs::temp_directory_path() / ("olocal-sysfs-" + std::to_string(::getpid()) + "-" +
+                                 ::testing::UnitTest::GetInstance()->current_test_info()->name());
+
+  ~fake_sysfs() override { fs::remove_all(root); }
+
+  static void put(const fs::path& file, const std::string& text) {
+    fs::create_directories(file.parent_path());
+    std::ofstream{file} << text << "\n";
+  }
+
+  fs::path disk(const std::string& name, const std::string& devnum, uint64_t sectors,
+                bool rotational, bool ro = false) {
+    auto dir = root / "block" / name;
+    put(dir / "dev", devnum);
+    put(dir / "size", std::to_string(sectors));
+    put(dir / "ro", ro ? "1" : "0");
+    put(dir / "removable", "0");
+    put(dir / "queue" / "rotational", rotational ? "1" : "0");
+    fs::create_directories(dir / "holders");
+    return dir;
+  }
+
+  void partition(const fs::path& disk_dir, const std::string& name, const std::string& devnum,
+                 uint64_t sectors) {
+    auto dir = disk_dir / name;
+    put(dir / "partition", "1");
+    put(dir / "dev", devnum);
+    put(dir / "size", std::to_string(sectors));
+    put(dir / "ro", "0");
+    fs::create_directories(dir / "holders");
+  }
+};
+
+} // namespace
+
+TEST_F(fake_sysfs, disks_partitions_holders_and_kinds) {
+  auto sda = disk("sda", "8:0", 2097152, true);
+  partition(sda, "sda1", "8:1", 1024);
+  partition(sda, "sda2", "8:2", 2048);
+  fs::create_directories(sda / "sda2" / "holders" / "dm-0");
+  auto nvme = disk("nvme0n1", "259:0", 4194304, false);
+  fs::create_directories(nvme / "holders" / "md0");
+  auto dm = disk("dm-0", "253:0", 2048, false);
+  put(dm / "dm" / "name", "pool0-local--1");
+  disk("loop7", "7:7", 0, false, true);
+  // A directory that is not a partition (no "partition" file) is ignored.
+  fs::create_directories(sda / "queue" / "iosched");
+
+  auto devs = discover_block_devices(root);
+  ASSERT_EQ(devs.size(), 6u);
+  std::vector<std::string> names;
+  for (auto& d : devs)
+    names.push_back(d.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"dm-0", "loop7", "nvme0n1", "sda", "sda1", "sda2"}));
+
+  auto& s = devs[3];
+  EXPECT_EQ(s.kind, "disk");
+  EXPECT_EQ(s.path, "/dev/sda");
+  EXPECT_EQ(s.size_bytes, 2097152ull * 512);
+  EXPECT_EQ(s.media_type(), "hdd");
+  EXPECT_EQ(s.major, 8u);
+  EXPECT_EQ(s.minor, 0u);
+  EXPECT_EQ(s.partitions, (std::vector<std::string>{"sda1", "sda2"}));
+
+  auto& p2 = devs[5];
+  EXPECT_EQ(p2.kind, "partition");
+  EXPECT_EQ(p2.parent, "sda");
+  EXPECT_EQ(p2.media_type(), "hdd") << "partitions inherit the parent's medium";
+  EXPECT_EQ(p2.holders, std::vector<std::string>{"dm-0"});
+  EXPECT_EQ(p2.size_bytes, 2048u * 512);
+
+  EXPECT_EQ(devs[2].kind, "nvme") << "NVMe devices are discovered (open-local skipped them)";
+  EXPECT_EQ(devs[2].media_type(), "ssd");
+  EXPECT_EQ(devs[2].holders, std::vector<std::string>{"md0"});
+  EXPECT_EQ(devs[0].kind, "dm");
+  EXPECT_EQ(devs[0].dm_name, "pool0-local--1");
+  EXPECT_EQ(devs[1].kind, "loop");
+  EXPECT_TRUE(devs[1].read_only);
+}
+
+TEST_F(fake_sysfs, large_minor_numbers_are_read_exactly) {
+  disk("sdq", "65:256", 8, false);
+  auto devs = discover_block_devices(root);
+  ASSERT_EQ(devs.size(), 1u);
+  EXPECT_EQ(devs[0].major, 65u);
+  EXPECT_EQ(devs[0].minor, 256u);
+}
+
+TEST_F(fake_sysfs, missing_tree_and_missing_attributes) {
+  EXPECT_TRUE(discover_block_devices(root / "nowhere").empty());
+  fs::create_directories(root / "block" / "sdz");
+  auto devs = discover_block_devices(root);
+  ASSERT_EQ(devs.size(), 1u);
+  EXPECT_EQ(devs[0].size_bytes, 0u);
+  EXPECT_FALSE(devs[0].read_only);
+}
+
+TEST_F(fake_sysfs, json_form) {
+  auto dir = disk("sdb", "8:16", 4, false);
+  put(dir / "dm" / "name", "ignored-for-non-dm");
+  auto devs = discover_block_devices(root);
+  ASSERT_EQ(devs.size(), 1u);
+  auto doc = boost::json::parse(to_json(devs[0])).as_object();
+  EXPECT_EQ(doc.at("name").as_string(), "sdb");
+  EXPECT_EQ(doc.at("sizeBytes").as_int64(), 2048);
+  EXPECT_EQ(doc.at("mediaType").as_string(), "ssd");
+  EXPECT_EQ(doc.at("minor").as_int64(), 16);
+  EXPECT_FALSE(doc.contains("dmName"));
+}
+
+TEST(real_sysfs, this_host_has_block_devices) {
+  // The machines we run on have at least one block device (the root disk or
+  // loop devices); a parse that finds none would be a regression.
+  auto devs = discover_block_devices("/sys");
+  EXPECT_FALSE(devs.empty());
+  for (auto& d : devs) {
+    EXPECT_FALSE(d.name.empty());
+    EXPECT_TRUE(d.major > 0 || d.minor > 0) << d.name;
+  }
+}

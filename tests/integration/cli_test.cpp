@@ -1,0 +1,187 @@
+// The open-local binary as users and Kubernetes run it: help, version, bad
+// flags, and a graceful stop on SIGTERM and SIGINT with exit code 0.
+
+#include "actors/backends/process.hpp"
+#include "tests/support/http_client.hpp"
+
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <fcntl.h>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+using namespace olocal;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string binary() {
+  const char* path = std::getenv("OLOCAL_BINARY");
+  return path ? path : "open-local";
+}
+
+command_result run(std::vector<std::string> args) {
+  args.insert(args.begin(), binary());
+  auto r = run_command({args, 60s});
+  EXPECT_TRUE(r) << render_argv(args);
+  return r ? *r : command_result{};
+}
+
+std::string slurp(const fs::path& file) {
+  std::ifstream in{file};
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+/// A running `open-local standalone` whose stderr goes to a file.
+struct running_process {
+  pid_t pid = -1;
+  fs::path dir;
+  uint16_t port = 0;
+
+  explicit running_process(std::vector<std::string> extra) {
+    dir = fs::temp_directory_path() / ("olocal-cli-" + std::to_string(::getpid()) + "-" +
+                                       std::to_string(reinterpret_cast<uintptr_t>(this)));
+    fs::create_directories(dir / "sys" / "block" / "sdq");
+    std::vector<std::string> args = {
+      binary(),  "standalone",           "--http-port", "0", "--port-file", (dir / "port").string(),
+      "--sysfs", (dir / "sys").string(), "--workers",   "2"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto log = dir / "stderr.log";
+    pid = ::fork();
+    if (pid == 0) {
+      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      ::dup2(fd, STDERR_FILENO);
+      std::vector<char*> argv;
+      for (auto& a : args)
+        argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(argv[0], argv.data());
+      std::_Exit(127);
+    }
+  }
+
+  bool wait_ready() {
+    for (int i = 0; i < 1000; ++i) { // up to 20 s: a sanitizer build starts slowly
+      if (fs::exists(dir / "port")) {
+        port = static_cast<uint16_t>(std::stoi(slurp(dir / "port")));
+        if (test::http_get(port, "/readyz").status == 200)
+          return true;
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+    return false;
+  }
+
+  /// Exit status, or -1 if it did not exit within `limit`.
+  int wait_exit(std::chrono::milliseconds limit) {
+    auto until = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < until) {
+      int status = 0;
+      if (::waitpid(pid, &status, WNOHANG) == pid) {
+        pid = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+    return -1;
+  }
+
+  std::string log() const { return slurp(dir / "stderr.log"); }
+
+  ~running_process() {
+    if (pid > 0) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+    fs::remove_all(dir);
+  }
+};
+
+void expect_graceful_stop_on(int sig) {
+  running_process proc{{}};
+  ASSERT_TRUE(proc.wait_ready()) << proc.log();
+  auto actors = test::http_get(proc.port, "/admin/actors");
+  EXPECT_EQ(actors.status, 200);
+  EXPECT_NE(actors.body.find("disk/sdq"), std::string::npos) << actors.body;
+  ASSERT_EQ(::kill(proc.pid, sig), 0);
+  EXPECT_EQ(proc.wait_exit(30s), 0) << proc.log();
+  auto log = proc.log();
+  EXPECT_NE(log.find(sig == SIGTERM ? "signal=SIGTERM" : "signal=SIGINT"), std::string::npos)
+    << log;
+  EXPECT_NE(log.find("stopped cleanly"), std::string::npos) << log;
+  EXPECT_FALSE(test::can_connect(proc.port));
+}
+
+} // namespace
+
+TEST(cli, help_lists_the_commands) {
+  auto r = run({"--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  for (auto cmd : {"standalone", "discover", "metrics", "version"})
+    EXPECT_NE(r.out.find(cmd), std::string::npos) << cmd;
+  auto none = run({});
+  EXPECT_EQ(none.exit_code, 2) << "no command is a usage error";
+  auto sub = run({"standalone", "--help"});
+  EXPECT_EQ(sub.exit_code, 0);
+  EXPECT_NE(sub.out.find("--drain-timeout DURATION"), std::string::npos) << sub.out;
+}
+
+TEST(cli, version) {
+  auto r = run({"version"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.out.rfind("open-local ", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find("CAF 0.17"), std::string::npos) << r.out;
+}
+
+TEST(cli, bad_input_gets_exit_2_and_names_what_is_wrong) {
+  auto unknown = run({"frobnicate"});
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_NE(unknown.err.find("unknown command 'frobnicate'"), std::string::npos);
+  auto flag = run({"standalone", "--workers", "lots"});
+  EXPECT_EQ(flag.exit_code, 2);
+  EXPECT_NE(flag.err.find("--workers"), std::string::npos) << flag.err;
+  auto open = run({"standalone", "--http-address", "0.0.0.0", "--http-port", "0"});
+  EXPECT_EQ(open.exit_code, 2);
+  EXPECT_NE(open.err.find("--admin-token-file"), std::string::npos) << open.err;
+}
+
+TEST(cli, discover_and_metrics_print_json) {
+  auto d = run({"discover", "--format", "json"});
+  EXPECT_EQ(d.exit_code, 0) << d.err;
+  EXPECT_EQ(d.out.rfind("{\"host\":", 0), 0u) << d.out;
+  EXPECT_NE(d.out.find("\"blockDevices\":["), std::string::npos);
+  auto m = run({"metrics", "--format", "json"});
+  EXPECT_EQ(m.exit_code, 0);
+  EXPECT_NE(m.out.find("open_local_http_requests_total"), std::string::npos);
+}
+
+TEST(cli, sigterm_stops_gracefully_with_exit_0) {
+  expect_graceful_stop_on(SIGTERM);
+}
+
+TEST(cli, sigint_stops_gracefully_with_exit_0) {
+  expect_graceful_stop_on(SIGINT);
+}
+
+TEST(cli, config_file_is_read_and_flags_override_it) {
+  auto dir = fs::temp_directory_path() / ("olocal-cfg-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::ofstream{dir / "config.json"} << R"({"log-format": "json", "log-level": "debug"})";
+  running_process proc{{"--config", (dir / "config.json").string(), "--log-level", "info"}};
+  ASSERT_TRUE(proc.wait_ready()) << proc.log();
+  ::kill(proc.pid, SIGTERM);
+  EXPECT_EQ(proc.wait_exit(30s), 0);
+  auto log = proc.log();
+  EXPECT_NE(log.find("{\"ts\":"), std::string::npos) << "json format from the file: " << log;
+  EXPECT_EQ(log.find("\"level\":\"debug\""), std::string::npos) << "the flag's info level wins";
+  fs::remove_all(dir);
+}
