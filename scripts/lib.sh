@@ -8,8 +8,9 @@ build_tree() {
   local dir=$1
   shift
   if [[ ! -f $dir/build.ninja ]]; then
-    cmake -S "$root" -B "$dir" -G Ninja "$@" >"$dir.configure.log" 2>&1 || {
-      cat "$dir.configure.log" >&2
+    mkdir -p "$dir"
+    cmake -S "$root" -B "$dir" -G Ninja "$@" >"$dir/configure.log" 2>&1 || {
+      cat "$dir/configure.log" >&2
       return 1
     }
   fi
