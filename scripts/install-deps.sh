@@ -12,9 +12,9 @@ packages=(
   liburing-dev libdevmapper-dev prometheus-cpp-dev libcurl4-openssl-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # runtime tools of the product and its tests
-  lvm2 thin-provisioning-tools e2fsprogs xfsprogs util-linux fio curl
+  lvm2 thin-provisioning-tools e2fsprogs xfsprogs util-linux fdisk fio curl
   # the real-kernel test harness (tests/vm)
-  qemu-system-x86 linux-image-amd64 busybox-static cpio gzip kmod
+  qemu-system-x86 linux-image-amd64 busybox-static cpio gzip kmod xz-utils
 )
 
 missing=()
