@@ -78,11 +78,32 @@ struct block_device {
   bool rotational = false; ///< media "hdd" when true, else "ssd"
   bool read_only = false;
   bool removable = false;
-  std::string dm_name;                 ///< device-mapper name (e.g. "vg0-lv0"), dm devices only
-  std::vector<std::string> holders;    ///< devices stacked on this one (dm, md)
-  std::vector<std::string> partitions; ///< partition names of a whole disk
+  std::string dm_name;                  ///< device-mapper name (e.g. "vg0-lv0"), dm devices only
+  std::vector<std::string> holders;     ///< devices stacked on this one (dm, md)
+  std::vector<std::string> partitions;  ///< partition names of a whole disk
+  std::vector<std::string> signatures;  ///< content found on it ("ext4", "LVM2_member", "gpt", ...)
+  std::vector<std::string> mountpoints; ///< where it is mounted
+  std::string probe_error;              ///< why signatures could not be read ("" if they were)
 
   std::string media_type() const { return rotational ? "hdd" : "ssd"; }
+
+  /// Why the device may not be handed out or turned into a PV; "" when it is
+  /// free. A device whose content could not be read is never free.
+  std::string in_use_reason() const {
+    if (read_only)
+      return "read-only";
+    if (!mountpoints.empty())
+      return "mounted at " + mountpoints.front();
+    if (!holders.empty())
+      return "held by " + holders.front();
+    if (!partitions.empty())
+      return "has partitions";
+    if (!signatures.empty())
+      return "holds " + signatures.front();
+    if (!probe_error.empty())
+      return "content unknown: " + probe_error;
+    return {};
+  }
 };
 
 template <class Inspector>

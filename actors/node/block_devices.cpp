@@ -1,10 +1,14 @@
 #include "actors/node/block_devices.hpp"
 
+#include "actors/core/errc.hpp"
 #include "actors/core/json.hpp"
+#include "actors/node/signatures.hpp"
 
 #include <algorithm>
 #include <charconv>
 #include <fstream>
+#include <map>
+#include <sstream>
 #include <system_error>
 
 namespace olocal {
@@ -105,6 +109,38 @@ std::vector<block_device> discover_block_devices(const fs::path& sysfs_root) {
   return result;
 }
 
+void annotate_usage(std::vector<block_device>& devices, const fs::path& mountinfo,
+                    const fs::path& dev_root) {
+  // mountinfo: "36 35 98:0 /mnt1 /mnt/parent rw,noatime master:1 - ext3 /dev/root rw"
+  std::map<std::pair<uint32_t, uint32_t>, std::vector<std::string>> mounts;
+  std::ifstream in{mountinfo};
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream fields{line};
+    std::string id, parent, devnum, root, point;
+    if (!(fields >> id >> parent >> devnum >> root >> point))
+      continue;
+    auto colon = devnum.find(':');
+    if (colon == std::string::npos)
+      continue;
+    uint32_t major = 0, minor = 0;
+    std::from_chars(devnum.data(), devnum.data() + colon, major);
+    std::from_chars(devnum.data() + colon + 1, devnum.data() + devnum.size(), minor);
+    mounts[{major, minor}].push_back(point);
+  }
+  for (auto& dev : devices) {
+    if (auto i = mounts.find({dev.major, dev.minor}); i != mounts.end())
+      dev.mountpoints = i->second;
+    auto sigs = probe_signatures((dev_root / dev.name).string());
+    if (sigs) {
+      dev.signatures = std::move(*sigs);
+      dev.probe_error.clear();
+    } else {
+      dev.probe_error = render(sigs.error());
+    }
+  }
+}
+
 std::string to_json(const block_device& dev) {
   auto list = [](const std::vector<std::string>& xs) {
     std::string out = "[";
@@ -125,7 +161,15 @@ std::string to_json(const block_device& dev) {
                     ",\"removable\":" + (dev.removable ? "true" : "false");
   if (!dev.dm_name.empty())
     out += ",\"dmName\":" + json_quote(dev.dm_name);
-  out += ",\"holders\":" + list(dev.holders) + ",\"partitions\":" + list(dev.partitions) + "}";
+  out += ",\"holders\":" + list(dev.holders) + ",\"partitions\":" + list(dev.partitions) +
+         ",\"signatures\":" + list(dev.signatures) + ",\"mountpoints\":" + list(dev.mountpoints);
+  if (!dev.probe_error.empty())
+    out += ",\"probeError\":" + json_quote(dev.probe_error);
+  auto reason = dev.in_use_reason();
+  out += ",\"free\":" + std::string{reason.empty() ? "true" : "false"};
+  if (!reason.empty())
+    out += ",\"inUse\":" + json_quote(reason);
+  out += "}";
   return out;
 }
 

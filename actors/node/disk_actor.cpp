@@ -18,12 +18,8 @@ struct disk_state {
 
 std::string summary_of(const block_device& d) {
   std::string s = d.kind + " " + std::to_string(d.size_bytes) + " bytes " + d.media_type();
-  if (d.read_only)
-    s += " read-only";
-  if (!d.holders.empty())
-    s += ", held by " + std::to_string(d.holders.size());
-  if (!d.partitions.empty())
-    s += ", " + std::to_string(d.partitions.size()) + " partitions";
+  auto reason = d.in_use_reason();
+  s += reason.empty() ? ", free" : ", in use: " + reason;
   return s;
 }
 

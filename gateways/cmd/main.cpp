@@ -86,6 +86,7 @@ int cmd_discover(const std::vector<std::string>& args) {
   }
   auto host = probe_host();
   auto devices = discover_block_devices(sysfs);
+  annotate_usage(devices);
   if (format == "json") {
     std::string out = "{\"host\":" + to_json(host) + ",\"blockDevices\":[";
     for (size_t i = 0; i < devices.size(); ++i)
@@ -105,16 +106,14 @@ int cmd_discover(const std::vector<std::string>& args) {
                                           ? ("missing: " + host.lvm_error).c_str()
                                           : host.lvm_version.c_str());
   std::printf("\nblock devices (%zu)\n", devices.size());
-  std::printf("  %-12s %-9s %-7s %10s %-5s %-3s %s\n", "NAME", "KIND", "MAJ:MIN", "SIZE", "MEDIA",
-              "RO", "HOLDERS");
+  std::printf("  %-12s %-9s %-7s %10s %-5s %s\n", "NAME", "KIND", "MAJ:MIN", "SIZE", "MEDIA",
+              "USE");
   for (auto& d : devices) {
-    std::string holders;
-    for (auto& h : d.holders)
-      holders += (holders.empty() ? "" : ",") + h;
     auto majmin = std::to_string(d.major) + ":" + std::to_string(d.minor);
-    std::printf("  %-12s %-9s %-7s %10s %-5s %-3s %s\n", d.name.c_str(), d.kind.c_str(),
-                majmin.c_str(), human_bytes(d.size_bytes).c_str(), d.media_type().c_str(),
-                d.read_only ? "yes" : "no", holders.empty() ? "-" : holders.c_str());
+    auto reason = d.in_use_reason();
+    std::printf("  %-12s %-9s %-7s %10s %-5s %s\n", d.name.c_str(), d.kind.c_str(), majmin.c_str(),
+                human_bytes(d.size_bytes).c_str(), d.media_type().c_str(),
+                reason.empty() ? "free" : ("in use: " + reason).c_str());
   }
   return 0;
 }

@@ -99,6 +99,7 @@ caf::expected<std::unique_ptr<service>> service::start(const service_options& op
 
   // Node discovery: one disk actor per block device the kernel shows.
   auto devices = discover_block_devices(opts.sysfs);
+  annotate_usage(devices);
   std::map<std::string, double> per_kind;
   for (auto& dev : devices) {
     per_kind[dev.kind] += 1;

@@ -134,3 +134,56 @@ TEST(real_sysfs, this_host_has_block_devices) {
     EXPECT_TRUE(d.major > 0 || d.minor > 0) << d.name;
   }
 }
+
+TEST_F(fake_sysfs, usage_from_mountinfo_and_signatures) {
+  disk("sda", "8:0", 2048, false);
+  disk("sdb", "8:16", 2048, false);
+  disk("sdc", "8:32", 2048, false);
+  disk("sdd", "8:48", 2048, false);
+  auto devs = discover_block_devices(root);
+  auto dev_root = root / "dev";
+  fs::create_directories(dev_root);
+  // sda: mounted; sdb: an xfs superblock; sdc: all zeroes; sdd: no device node.
+  put(root / "mountinfo", "22 1 8:0 / /var/lib/data rw,relatime shared:1 - ext4 /dev/sda rw\n"
+                          "23 1 0:21 / /proc rw - proc proc rw\n"
+                          "garbage line\n");
+  {
+    std::ofstream xfs{dev_root / "sdb"};
+    xfs << "XFSB";
+    xfs << std::string(8192, '\0');
+  }
+  std::ofstream{dev_root / "sda"} << std::string(8192, '\0');
+  std::ofstream{dev_root / "sdc"} << std::string(8192, '\0');
+  annotate_usage(devs, root / "mountinfo", dev_root);
+  ASSERT_EQ(devs.size(), 4u);
+  EXPECT_EQ(devs[0].mountpoints, std::vector<std::string>{"/var/lib/data"});
+  EXPECT_EQ(devs[0].in_use_reason(), "mounted at /var/lib/data");
+  EXPECT_EQ(devs[1].signatures, std::vector<std::string>{"xfs"});
+  EXPECT_EQ(devs[1].in_use_reason(), "holds xfs");
+  EXPECT_EQ(devs[2].in_use_reason(), "") << "a zeroed, unmounted, unheld disk is free";
+  EXPECT_NE(devs[3].probe_error.find("sdd"), std::string::npos);
+  EXPECT_EQ(devs[3].in_use_reason().rfind("content unknown", 0), 0u)
+    << "a device that cannot be read is never free";
+  auto doc = boost::json::parse(to_json(devs[2])).as_object();
+  EXPECT_TRUE(doc.at("free").as_bool());
+  doc = boost::json::parse(to_json(devs[1])).as_object();
+  EXPECT_FALSE(doc.at("free").as_bool());
+  EXPECT_EQ(doc.at("inUse").as_string(), "holds xfs");
+}
+
+TEST(in_use, every_reason_in_order) {
+  block_device d;
+  EXPECT_EQ(d.in_use_reason(), "");
+  d.probe_error = "x";
+  EXPECT_EQ(d.in_use_reason(), "content unknown: x");
+  d.signatures = {"LVM2_member"};
+  EXPECT_EQ(d.in_use_reason(), "holds LVM2_member");
+  d.partitions = {"sda1"};
+  EXPECT_EQ(d.in_use_reason(), "has partitions");
+  d.holders = {"dm-3"};
+  EXPECT_EQ(d.in_use_reason(), "held by dm-3");
+  d.mountpoints = {"/"};
+  EXPECT_EQ(d.in_use_reason(), "mounted at /");
+  d.read_only = true;
+  EXPECT_EQ(d.in_use_reason(), "read-only");
+}

@@ -35,7 +35,7 @@ TEST_F(disk_actor_test, answers_facts_and_inspection) {
 
   auto report = request<actor_report>(disk, inspect_atom::value);
   ASSERT_TRUE(report);
-  EXPECT_EQ(report->summary, "disk 1073741824 bytes hdd, 1 partitions");
+  EXPECT_EQ(report->summary, "disk 1073741824 bytes hdd, in use: has partitions");
   auto doc = boost::json::parse(report->state_json).as_object();
   EXPECT_EQ(doc.at("device").as_object().at("name").as_string(), "sdb");
   EXPECT_EQ(doc.at("updates").as_int64(), 0);
