@@ -66,7 +66,8 @@ mount --move /dev $r/dev || die "move /dev"
 mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs $r/run || die "mount /run"
 mkdir -p $r/run/lock $r/run/olocal-vm
 chmod 1777 $r/run/lock
-mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs $r/tmp || die "mount /tmp"
+# /tmp stays the overlay of the host's /tmp: a checkout or build tree there
+# (CI clones into temporary folders) must be visible in the guest.
 mkdir -p $r/dev/pts $r/dev/shm
 mount -t devpts -o gid=5,mode=0620,ptmxmode=0666 devpts $r/dev/pts || die "mount /dev/pts"
 mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs $r/dev/shm || die "mount /dev/shm"

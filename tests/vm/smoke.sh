@@ -149,7 +149,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-work=$(mktemp -d /tmp/olocal-smoke.XXXXXX)
+work=$(mktemp -d /run/olocal-smoke.XXXXXX)
 echo "smoke: kernel $(uname -r), $(lvm version | sed -n 's/^ *LVM version: *//p')"
 
 # --- 1. loop device on a sparse file on tmpfs --------------------------------
