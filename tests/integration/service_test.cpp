@@ -7,6 +7,7 @@
 #include "actors/core/inspect.hpp"
 #include "actors/core/runtime.hpp"
 #include "tests/support/http_client.hpp"
+#include "tests/support/temp_dir.hpp"
 
 #include <boost/json/parse.hpp>
 #include <caf/all.hpp>
@@ -62,10 +63,9 @@ service_options test_options(const std::filesystem::path& sysfs) {
 }
 
 struct service_test : ::testing::Test {
-  std::filesystem::path sysfs =
-    std::filesystem::temp_directory_path() / ("olocal-svc-" + std::to_string(::getpid()));
+  test::temp_dir dir{"olocal-svc"};
+  std::filesystem::path sysfs = dir.path();
   service_test() { std::filesystem::create_directories(sysfs / "block" / "sdx"); }
-  ~service_test() override { std::filesystem::remove_all(sysfs); }
 };
 
 } // namespace

@@ -1,6 +1,7 @@
 #include "actors/core/options.hpp"
 
 #include "actors/core/errc.hpp"
+#include "tests/support/temp_dir.hpp"
 
 #include <gtest/gtest.h>
 
@@ -32,12 +33,10 @@ struct sample {
   }
 };
 
+test::temp_dir config_dir{"olocal-options"};
+
 std::string temp_file(const std::string& text) {
-  auto path = std::filesystem::temp_directory_path() /
-              ("olocal-options-" + std::to_string(::getpid()) + "-" +
-               std::to_string(std::hash<std::string>{}(text)) + ".json");
-  std::ofstream{path} << text;
-  return path;
+  return config_dir.write(std::to_string(std::hash<std::string>{}(text)) + ".json", text);
 }
 
 } // namespace
@@ -98,7 +97,6 @@ TEST(options, config_file_then_flags_win) {
   EXPECT_EQ(s.name, "from-flag");
   EXPECT_EQ(s.interval, 120s);
   EXPECT_EQ(s.include, (std::vector<std::string>{"x", "y"}));
-  std::filesystem::remove(path);
 }
 
 TEST(options, bad_config_files_are_refused_with_the_reason) {
@@ -121,7 +119,6 @@ TEST(options, bad_config_files_are_refused_with_the_reason) {
     ASSERT_TRUE(err);
     EXPECT_NE(render(err).find(c.expected), std::string::npos) << render(err);
     EXPECT_NE(render(err).find(path), std::string::npos) << "names the file: " << render(err);
-    std::filesystem::remove(path);
   }
   sample s;
   auto err = s.set.parse({"--config", "/nonexistent/olocal.json"});

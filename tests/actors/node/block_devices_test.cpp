@@ -1,5 +1,7 @@
 #include "actors/node/block_devices.hpp"
 
+#include "tests/support/temp_dir.hpp"
+
 #include <boost/json/parse.hpp>
 #include <gtest/gtest.h>
 
@@ -13,11 +15,8 @@ namespace {
 
 // A fake sysfs tree shaped like the kernel's: /block/<dev>/{dev,size,ro,...}.
 struct fake_sysfs : ::testing::Test {
-  fs::path root =
-    fs::temp_directory_path() / ("olocal-sysfs-" + std::to_string(::getpid()) + "-" +
-                                 ::testing::UnitTest::GetInstance()->current_test_info()->name());
-
-  ~fake_sysfs() override { fs::remove_all(root); }
+  test::temp_dir dir{"olocal-sysfs"};
+  fs::path root = dir.path();
 
   static void put(const fs::path& file, const std::string& text) {
     fs::create_directories(file.parent_path());

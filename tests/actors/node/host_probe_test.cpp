@@ -1,5 +1,7 @@
 #include "actors/node/host_probe.hpp"
 
+#include "tests/support/temp_dir.hpp"
+
 #include <boost/json/parse.hpp>
 #include <gtest/gtest.h>
 
@@ -12,14 +14,9 @@ namespace fs = std::filesystem;
 namespace {
 
 struct fake_host : ::testing::Test {
-  fs::path root =
-    fs::temp_directory_path() / ("olocal-host-" + std::to_string(::getpid()) + "-" +
-                                 ::testing::UnitTest::GetInstance()->current_test_info()->name());
-  ~fake_host() override { fs::remove_all(root); }
-  void put(const fs::path& rel, const std::string& text) {
-    fs::create_directories((root / rel).parent_path());
-    std::ofstream{root / rel} << text;
-  }
+  test::temp_dir dir{"olocal-host"};
+  fs::path root = dir.path();
+  void put(const std::string& rel, const std::string& text) { dir.write(rel, text); }
 };
 
 } // namespace

@@ -2,6 +2,7 @@
 
 #include "actors/backends/process.hpp"
 #include "actors/core/errc.hpp"
+#include "tests/support/temp_dir.hpp"
 
 #include <gtest/gtest.h>
 
@@ -124,9 +125,8 @@ TEST(signatures, short_heads_never_read_past_the_end) {
 namespace {
 
 struct real_tools : ::testing::Test {
-  fs::path dir = fs::temp_directory_path() / ("olocal-sig-" + std::to_string(::getpid()));
-  real_tools() { fs::create_directories(dir); }
-  ~real_tools() override { fs::remove_all(dir); }
+  test::temp_dir tmp{"olocal-sig"};
+  const fs::path& dir = tmp.path();
 
   std::string image(const std::string& name, uint64_t bytes) {
     auto path = (dir / name).string();
