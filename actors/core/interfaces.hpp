@@ -30,3 +30,22 @@ using disk_actor = caf::typed_actor<caf::replies_to<get_atom>::with<block_device
                                     caf::replies_to<inspect_atom>::with<actor_report>>;
 
 } // namespace olocal
+
+namespace olocal {
+
+/// Runs LVM commands, one at a time, off the scheduler threads (a detached
+/// actor in production, a fake in unit tests). Answers stdout; failures are
+/// errors classified from lvm2's exit code and stderr.
+using lvm_runner_actor = caf::typed_actor<caf::replies_to<lvm_command>::with<std::string>>;
+
+/// One volume group: the only place that changes it. Changes run one at a
+/// time in arrival order; reads answer from the cached view.
+using vg_actor = caf::typed_actor<
+  caf::replies_to<create_lv_req>::with<lvm::lv_info>, caf::replies_to<delete_lv_req>::with<bool>,
+  caf::replies_to<extend_lv_req>::with<lvm::lv_info>,
+  caf::replies_to<tag_lv_req>::with<lvm::lv_info>, caf::replies_to<get_atom>::with<vg_view>,
+  caf::replies_to<rescan_atom>::with<uint64_t>, // -> generation after the scan
+  caf::reacts_to<tick_atom>,                    // the periodic rescan timer
+  caf::replies_to<inspect_atom>::with<actor_report>>;
+
+} // namespace olocal

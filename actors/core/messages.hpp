@@ -4,6 +4,8 @@
 // structs with an inspect() overload (CAF 0.17 style); protocol types
 // (protobuf, JSON) never cross into actors.
 
+#include "actors/core/storage_types.hpp"
+
 #include <caf/actor.hpp>
 #include <caf/atom.hpp>
 #include <caf/meta/type_name.hpp>
@@ -22,6 +24,7 @@ using stop_all_atom = caf::atom_constant<caf::atom("ostopall")>;
 using ping_atom = caf::atom_constant<caf::atom("oping")>;
 using tick_atom = caf::atom_constant<caf::atom("otick")>;
 using get_atom = caf::atom_constant<caf::atom("oget")>;
+using rescan_atom = caf::atom_constant<caf::atom("orescan")>;
 
 // -- inspection ----------------------------------------------------------------
 
@@ -111,6 +114,95 @@ typename Inspector::result_type inspect(Inspector& f, block_device& x) {
   return f(caf::meta::type_name("block_device"), x.name, x.path, x.parent, x.kind, x.major, x.minor,
            x.size_bytes, x.rotational, x.read_only, x.removable, x.dm_name, x.holders,
            x.partitions);
+}
+
+// -- volume groups -------------------------------------------------------------
+
+/// One LVM command for the runner of a volume group: an argv (no shell) and
+/// how long it may take.
+struct lvm_command {
+  std::vector<std::string> argv;
+  int64_t timeout_ms = 60'000;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, lvm_command& x) {
+  return f(caf::meta::type_name("lvm_command"), x.argv, x.timeout_ms);
+}
+
+/// Create a logical volume (idempotent: the same name and size answer the
+/// existing volume; a different size or kind is already_exists).
+struct create_lv_req {
+  std::string name;              ///< LV name = volume id ("local-<uuid>")
+  uint64_t size_bytes = 0;       ///< rounded up to the VG's extent size
+  std::string layout = "linear"; ///< linear | striped | thin | snapshot | thin-snapshot
+  uint32_t stripes = 0;          ///< striped: number of PVs (0 = every PV of the VG)
+  std::string pool;              ///< thin: the thin pool
+  std::string origin;            ///< snapshot, thin-snapshot: the source LV
+  std::string kind = "volume";   ///< tag: volume | snapshot | clone | ephemeral
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, create_lv_req& x) {
+  return f(caf::meta::type_name("create_lv_req"), x.name, x.size_bytes, x.layout, x.stripes, x.pool,
+           x.origin, x.kind);
+}
+
+/// Remove a logical volume; answers true when removed, false when it was
+/// already gone. Refused while it has snapshots or thin volumes.
+struct delete_lv_req {
+  std::string name;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, delete_lv_req& x) {
+  return f(caf::meta::type_name("delete_lv_req"), x.name);
+}
+
+/// Grow a logical volume to `size_bytes` (never shrinks; same size answers
+/// the volume unchanged). With resize_fs the mounted filesystem grows too.
+struct extend_lv_req {
+  std::string name;
+  uint64_t size_bytes = 0;
+  bool resize_fs = false;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, extend_lv_req& x) {
+  return f(caf::meta::type_name("extend_lv_req"), x.name, x.size_bytes, x.resize_fs);
+}
+
+/// Add and remove tags of a logical volume.
+struct tag_lv_req {
+  std::string name;
+  std::vector<std::string> add;
+  std::vector<std::string> remove;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, tag_lv_req& x) {
+  return f(caf::meta::type_name("tag_lv_req"), x.name, x.add, x.remove);
+}
+
+/// A volume group as its actor last saw it (reads never start an lvm process).
+struct vg_view {
+  lvm::vg_info vg;
+  std::vector<lvm::pv_info> pvs;
+  std::vector<lvm::lv_info> lvs; ///< visible LVs, by name
+  uint64_t generation = 0;       ///< bumped by every successful scan
+  int64_t scanned_at_ms = 0;     ///< Unix time of the last scan, milliseconds
+
+  const lvm::lv_info* find(std::string_view name) const {
+    for (auto& lv : lvs)
+      if (lv.name == name)
+        return &lv;
+    return nullptr;
+  }
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, vg_view& x) {
+  return f(caf::meta::type_name("vg_view"), x.vg, x.pvs, x.lvs, x.generation, x.scanned_at_ms);
 }
 
 } // namespace olocal

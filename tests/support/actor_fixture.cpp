@@ -19,8 +19,14 @@ actor_fixture::~actor_fixture() {
   // Drain: run everything, fire every pending timeout (regardless of its
   // time), repeat until quiet. Otherwise ~actor_system waits forever.
   run();
-  while (sched.clock().trigger_timeout())
+  for (int i = 0; sched.clock().trigger_timeout(); ++i) {
     run();
+    if (i == 10'000) {
+      ADD_FAILURE() << "timeouts keep re-arming: a periodic actor is still alive at teardown "
+                       "(send it an exit message at the end of the test)";
+      break;
+    }
+  }
 }
 
 } // namespace olocal::test

@@ -1,0 +1,22 @@
+#include "actors/node/lvm_runner.hpp"
+
+#include "actors/backends/lvm.hpp"
+
+#include <caf/all.hpp>
+
+namespace olocal {
+
+lvm_runner_actor spawn_lvm_runner(caf::actor_system& sys) {
+  return sys.spawn<caf::detached>([]() -> lvm_runner_actor::behavior_type {
+    return {
+      [](lvm_command& cmd) -> caf::result<std::string> {
+        auto out = lvm::run_lvm(cmd.argv, std::chrono::milliseconds{cmd.timeout_ms});
+        if (!out)
+          return std::move(out.error());
+        return std::move(*out);
+      },
+    };
+  });
+}
+
+} // namespace olocal

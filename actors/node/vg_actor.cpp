@@ -1,0 +1,522 @@
+#include "actors/node/vg_actor.hpp"
+
+#include "actors/backends/lvm.hpp"
+#include "actors/backends/process.hpp"
+#include "actors/core/errc.hpp"
+#include "actors/core/inspect.hpp"
+#include "actors/core/json.hpp"
+#include "actors/core/log.hpp"
+
+#include <caf/all.hpp>
+
+#include <deque>
+#include <functional>
+
+namespace olocal {
+
+std::string lv_tags::value(const lvm::lv_info& lv, std::string_view key) {
+  for (auto& tag : lv.tags)
+    if (tag.size() >= key.size() && std::string_view{tag}.substr(0, key.size()) == key)
+      return tag.substr(key.size());
+  return {};
+}
+
+bool owned_by_us(const lvm::lv_info& lv, const vg_options& opts) {
+  if (lv_tags::value(lv, lv_tags::owner) == opts.owner)
+    return true;
+  if (!lv_tags::value(lv, lv_tags::owner).empty())
+    return false; // another owner's
+  for (auto& prefix : opts.legacy_prefixes)
+    if (!prefix.empty() && lv.name.rfind(prefix, 0) == 0)
+      return true;
+  return false;
+}
+
+namespace {
+
+struct vg_state {
+  std::string vg_name;
+  lvm_runner_actor runner;
+  vg_options opts;
+  vg_view view;
+  bool scanned = false;
+  std::deque<std::function<void()>> queue; ///< changes and scans, in arrival order
+  bool busy = false;
+  bool scan_queued = false;
+  uint64_t commands_run = 0;
+  uint64_t changes_done = 0;
+  std::string last_error;
+  static inline const char* name = "vg";
+};
+
+using vg_pointer = vg_actor::stateful_pointer<vg_state>;
+using done_fn = std::function<void()>;
+
+std::string who(vg_pointer self) {
+  return "vg/" + self->state.vg_name;
+}
+
+/// Runs the next queued operation, if any. Every operation ends by calling
+/// finish(), which comes back here: one operation at a time, in order.
+void pump(vg_pointer self) {
+  auto& st = self->state;
+  if (st.busy || st.queue.empty())
+    return;
+  st.busy = true;
+  auto op = std::move(st.queue.front());
+  st.queue.pop_front();
+  op();
+}
+
+void finish(vg_pointer self) {
+  self->state.busy = false;
+  pump(self);
+}
+
+void enqueue(vg_pointer self, std::function<void()> op) {
+  self->state.queue.push_back(std::move(op));
+  pump(self);
+}
+
+void note_error(vg_pointer self, const caf::error& err) {
+  self->state.last_error = render(err);
+  log::warn(who(self), "operation failed", {{"error", self->state.last_error}});
+}
+
+/// Runs one command through the runner; `then` gets stdout or the error.
+void run(vg_pointer self, std::vector<std::string> argv,
+         std::function<void(caf::expected<std::string>)> then) {
+  auto timeout = self->state.opts.command_timeout;
+  ++self->state.commands_run;
+  log::debug(who(self), "running", {{"command", render_argv(argv)}});
+  self
+    ->request(self->state.runner, timeout + std::chrono::seconds{5},
+              lvm_command{std::move(argv), timeout.count()})
+    .then([then](std::string& out) { then(std::move(out)); },
+          [then](caf::error& err) { then(caf::expected<std::string>{std::move(err)}); });
+}
+
+/// Reads vgs, pvs and lvs of this VG (three commands, in sequence) and
+/// replaces the view when all three parse.
+void scan(vg_pointer self, std::function<void(caf::error)> then) {
+  auto& name = self->state.vg_name;
+  auto vgs = lvm::report_argv(lvm::report_kind::vgs, name);
+  auto pvs = lvm::report_argv(lvm::report_kind::pvs, name);
+  auto lvs = lvm::report_argv(lvm::report_kind::lvs, name);
+  if (!vgs || !pvs || !lvs) {
+    then(!vgs ? vgs.error() : !pvs ? pvs.error() : lvs.error());
+    return;
+  }
+  run(self, *vgs, [self, then, pvs = *pvs, lvs = *lvs](caf::expected<std::string> vg_out) {
+    if (!vg_out)
+      return then(vg_out.error());
+    auto vg = lvm::parse_vgs(*vg_out);
+    if (!vg)
+      return then(vg.error());
+    if (vg->size() != 1)
+      return then(
+        make_error(errc::not_found, "volume group " + self->state.vg_name + " not found by vgs"));
+    run(self, pvs, [self, then, lvs, vg_info = vg->front()](caf::expected<std::string> pv_out) {
+      if (!pv_out)
+        return then(pv_out.error());
+      auto pv = lvm::parse_pvs(*pv_out);
+      if (!pv)
+        return then(pv.error());
+      run(self, lvs,
+          [self, then, vg_info, pv_list = *pv](caf::expected<std::string> lv_out) mutable {
+            if (!lv_out)
+              return then(lv_out.error());
+            auto lv = lvm::parse_lvs(*lv_out);
+            if (!lv)
+              return then(lv.error());
+            auto& view = self->state.view;
+            view.vg = vg_info;
+            view.pvs = std::move(pv_list);
+            view.lvs = std::move(*lv);
+            std::sort(view.lvs.begin(), view.lvs.end(),
+                      [](auto& a, auto& b) { return a.name < b.name; });
+            ++view.generation;
+            view.scanned_at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count();
+            self->state.scanned = true;
+            then(caf::error{});
+          });
+    });
+  });
+}
+
+/// Queues a scan unless one is already waiting.
+void queue_scan(vg_pointer self, std::function<void(caf::expected<uint64_t>)> then = {}) {
+  if (self->state.scan_queued && !then)
+    return;
+  self->state.scan_queued = true;
+  enqueue(self, [self, then] {
+    self->state.scan_queued = false;
+    scan(self, [self, then](caf::error err) {
+      if (err)
+        note_error(self, err);
+      if (then)
+        then(err ? caf::expected<uint64_t>{err} : self->state.view.generation);
+      finish(self);
+    });
+  });
+}
+
+uint64_t round_up(uint64_t bytes, uint64_t extent) {
+  if (extent == 0)
+    return bytes;
+  return (bytes + extent - 1) / extent * extent;
+}
+
+std::vector<std::string> dependents_of(const vg_view& view, std::string_view name) {
+  std::vector<std::string> result;
+  for (auto& lv : view.lvs)
+    if (lv.origin == name || lv.pool_lv == name)
+      result.push_back(lv.name);
+  return result;
+}
+
+/// Why an existing LV cannot be the answer to `req` ("" when it can).
+std::string incompatibility(const lvm::lv_info& lv, const create_lv_req& req, const vg_state& st) {
+  if (!owned_by_us(lv, st.opts))
+    return "exists and is not managed by open-local";
+  auto kind = lv_tags::value(lv, lv_tags::kind);
+  if (!kind.empty() && kind != req.kind)
+    return "exists as a " + kind + ", requested a " + req.kind;
+  if (!req.origin.empty() && lv.origin != req.origin)
+    return "exists with origin '" + lv.origin + "', requested '" + req.origin + "'";
+  if (req.layout == "thin-snapshot")
+    return {};
+  auto wanted = round_up(req.size_bytes, std::max<uint64_t>(st.view.vg.extent_size_bytes, 512));
+  if (lv.size_bytes != wanted)
+    return "exists with " + std::to_string(lv.size_bytes) + " bytes, requested " +
+           std::to_string(req.size_bytes) + " (" + std::to_string(wanted) + " after rounding)";
+  return {};
+}
+
+caf::expected<std::vector<std::string>> create_argv(const vg_state& st, const create_lv_req& req) {
+  auto now = std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+               .count();
+  std::vector<std::string> tags = {
+    std::string{lv_tags::owner} + st.opts.owner, std::string{lv_tags::id} + req.name,
+    std::string{lv_tags::kind} + req.kind, std::string{lv_tags::created} + std::to_string(now)};
+  if (!req.origin.empty())
+    tags.push_back(std::string{lv_tags::source} + req.origin);
+  auto& vg = st.vg_name;
+  // LVM allocates whole extents anyway; asking for them keeps the byte count
+  // valid for lvm2 (a multiple of 512) whatever size the caller chose.
+  auto size = round_up(req.size_bytes, std::max<uint64_t>(st.view.vg.extent_size_bytes, 512));
+  if (req.layout == "linear")
+    return lvm::lvcreate_linear(vg, req.name, size, tags);
+  if (req.layout == "striped") {
+    auto stripes = req.stripes > 0 ? req.stripes : static_cast<uint32_t>(st.view.pvs.size());
+    return lvm::lvcreate_striped(vg, req.name, size, stripes, 0, tags);
+  }
+  if (req.layout == "thin")
+    return lvm::lvcreate_thin(vg, req.pool, req.name, size, tags);
+  if (req.layout == "snapshot")
+    return lvm::lvcreate_cow_snapshot(vg, req.origin, req.name, size, tags);
+  if (req.layout == "thin-snapshot")
+    return lvm::lvcreate_thin_snapshot(vg, req.origin, req.name, tags);
+  return make_error(errc::invalid_argument,
+                    "layout: unknown value '" + req.layout +
+                      "' (linear, striped, thin, snapshot or thin-snapshot)");
+}
+
+/// Finishes a change: rescans, then answers from the fresh view.
+template <class T>
+void after_change(vg_pointer self, caf::typed_response_promise<T> rp,
+                  std::function<caf::expected<T>(const vg_view&)> answer) {
+  scan(self, [self, rp, answer](caf::error err) mutable {
+    if (err) {
+      note_error(self, err);
+      rp.deliver(err);
+    } else {
+      ++self->state.changes_done;
+      auto result = answer(self->state.view);
+      if (result)
+        rp.deliver(std::move(*result));
+      else
+        rp.deliver(result.error());
+    }
+    finish(self);
+  });
+}
+
+caf::expected<lvm::lv_info> lv_named(const vg_view& view, const std::string& name) {
+  if (auto lv = view.find(name))
+    return *lv;
+  return make_error(errc::internal, "logical volume " + name + " missing after the change");
+}
+
+std::string summary_of(const vg_state& st) {
+  if (!st.scanned)
+    return "not scanned yet" + (st.last_error.empty() ? "" : ": " + st.last_error);
+  auto& vg = st.view.vg;
+  return std::to_string(vg.size_bytes) + " bytes, " + std::to_string(vg.free_bytes) + " free, " +
+         std::to_string(st.view.lvs.size()) + " LVs, " + (st.busy ? "busy" : "idle") +
+         (st.queue.empty() ? "" : ", " + std::to_string(st.queue.size()) + " queued");
+}
+
+std::string state_json(const vg_state& st) {
+  auto& v = st.view;
+  std::string out = "{\"vg\":" + json_quote(st.vg_name) +
+                    ",\"scanned\":" + (st.scanned ? "true" : "false") +
+                    ",\"generation\":" + std::to_string(v.generation) +
+                    ",\"scannedAtMs\":" + std::to_string(v.scanned_at_ms) +
+                    ",\"sizeBytes\":" + std::to_string(v.vg.size_bytes) +
+                    ",\"freeBytes\":" + std::to_string(v.vg.free_bytes) +
+                    ",\"extentBytes\":" + std::to_string(v.vg.extent_size_bytes) +
+                    ",\"commandsRun\":" + std::to_string(st.commands_run) +
+                    ",\"changesDone\":" + std::to_string(st.changes_done) +
+                    ",\"queued\":" + std::to_string(st.queue.size()) + ",\"pvs\":[";
+  for (size_t i = 0; i < v.pvs.size(); ++i)
+    out += (i ? "," : "") + std::string{"{\"name\":"} + json_quote(v.pvs[i].name) +
+           ",\"sizeBytes\":" + std::to_string(v.pvs[i].size_bytes) +
+           ",\"freeBytes\":" + std::to_string(v.pvs[i].free_bytes) + "}";
+  out += "],\"lvs\":[";
+  for (size_t i = 0; i < v.lvs.size(); ++i) {
+    auto& lv = v.lvs[i];
+    out += (i ? "," : "") + std::string{"{\"name\":"} + json_quote(lv.name) +
+           ",\"sizeBytes\":" + std::to_string(lv.size_bytes) +
+           ",\"segtype\":" + json_quote(lv.segtype) + ",\"attr\":" + json_quote(lv.attr) +
+           ",\"owned\":" + (owned_by_us(lv, st.opts) ? "true" : "false");
+    if (!lv.origin.empty())
+      out += ",\"origin\":" + json_quote(lv.origin);
+    if (!lv.pool_lv.empty())
+      out += ",\"pool\":" + json_quote(lv.pool_lv);
+    if (lv.data_percent >= 0)
+      out += ",\"dataPercent\":" + std::to_string(lv.data_percent);
+    if (lv.snap_percent >= 0)
+      out += ",\"snapPercent\":" + std::to_string(lv.snap_percent);
+    out += "}";
+  }
+  return out + "]}";
+}
+
+vg_actor::behavior_type vg_impl(vg_pointer self, std::string vg_name, lvm_runner_actor runner,
+                                vg_options opts) {
+  auto& st = self->state;
+  st.vg_name = std::move(vg_name);
+  st.runner = std::move(runner);
+  st.opts = std::move(opts);
+  queue_scan(self);
+  if (st.opts.rescan_interval.count() > 0)
+    self->delayed_send(self, st.opts.rescan_interval, tick_atom::value);
+  return {
+    [self](create_lv_req& req) -> caf::result<lvm::lv_info> {
+      auto rp = self->make_response_promise<lvm::lv_info>();
+      enqueue(self, [self, rp, req]() mutable {
+        auto& st = self->state;
+        if (auto existing = st.view.find(req.name)) {
+          if (auto why = incompatibility(*existing, req, st); !why.empty())
+            rp.deliver(make_error(errc::already_exists,
+                                  "logical volume " + st.vg_name + "/" + req.name + " " + why));
+          else
+            rp.deliver(*existing);
+          return finish(self);
+        }
+        auto argv = create_argv(st, req);
+        if (!argv) {
+          rp.deliver(argv.error());
+          return finish(self);
+        }
+        log::info(who(self), "creating logical volume",
+                  {{"lv", req.name}, {"bytes", req.size_bytes}, {"layout", req.layout}});
+        run(self, std::move(*argv),
+            [self, rp, name = req.name](caf::expected<std::string> out) mutable {
+              if (!out) {
+                note_error(self, out.error());
+                // Rescan anyway: a failed lvcreate may have left state behind.
+                scan(self, [self, rp, err = out.error()](caf::error) mutable {
+                  rp.deliver(err);
+                  finish(self);
+                });
+                return;
+              }
+              after_change<lvm::lv_info>(self, rp,
+                                         [name](const vg_view& v) { return lv_named(v, name); });
+            });
+      });
+      return rp;
+    },
+    [self](delete_lv_req& req) -> caf::result<bool> {
+      auto rp = self->make_response_promise<bool>();
+      enqueue(self, [self, rp, req]() mutable {
+        auto& st = self->state;
+        auto existing = st.view.find(req.name);
+        if (!existing) {
+          rp.deliver(false); // already gone: deleting is idempotent
+          return finish(self);
+        }
+        if (!owned_by_us(*existing, st.opts)) {
+          rp.deliver(make_error(errc::permission_denied, "logical volume " + st.vg_name + "/" +
+                                                           req.name +
+                                                           " is not managed by open-local"));
+          return finish(self);
+        }
+        if (auto deps = dependents_of(st.view, req.name); !deps.empty()) {
+          std::string list;
+          for (auto& d : deps)
+            list += (list.empty() ? "" : ", ") + d;
+          rp.deliver(make_error(errc::failed_precondition,
+                                "logical volume " + req.name + " still has dependents: " + list));
+          return finish(self);
+        }
+        auto argv = lvm::lvremove(st.vg_name, req.name);
+        if (!argv) {
+          rp.deliver(argv.error());
+          return finish(self);
+        }
+        log::info(who(self), "removing logical volume", {{"lv", req.name}});
+        run(self, std::move(*argv), [self, rp](caf::expected<std::string> out) mutable {
+          if (!out) {
+            note_error(self, out.error());
+            rp.deliver(out.error());
+            return finish(self);
+          }
+          after_change<bool>(self, rp, [](const vg_view&) { return caf::expected<bool>{true}; });
+        });
+      });
+      return rp;
+    },
+    [self](extend_lv_req& req) -> caf::result<lvm::lv_info> {
+      auto rp = self->make_response_promise<lvm::lv_info>();
+      enqueue(self, [self, rp, req]() mutable {
+        auto& st = self->state;
+        auto existing = st.view.find(req.name);
+        if (!existing) {
+          rp.deliver(make_error(errc::not_found,
+                                "logical volume " + st.vg_name + "/" + req.name + " not found"));
+          return finish(self);
+        }
+        if (!owned_by_us(*existing, st.opts)) {
+          rp.deliver(make_error(errc::permission_denied, "logical volume " + st.vg_name + "/" +
+                                                           req.name +
+                                                           " is not managed by open-local"));
+          return finish(self);
+        }
+        auto wanted =
+          round_up(req.size_bytes, std::max<uint64_t>(st.view.vg.extent_size_bytes, 512));
+        if (wanted < existing->size_bytes) {
+          rp.deliver(make_error(errc::out_of_range,
+                                "logical volume " + req.name + " has " +
+                                  std::to_string(existing->size_bytes) + " bytes; shrinking to " +
+                                  std::to_string(req.size_bytes) + " is not supported"));
+          return finish(self);
+        }
+        if (wanted == existing->size_bytes) {
+          rp.deliver(*existing); // already that size
+          return finish(self);
+        }
+        auto argv = lvm::lvextend(st.vg_name, req.name, wanted, req.resize_fs);
+        if (!argv) {
+          rp.deliver(argv.error());
+          return finish(self);
+        }
+        log::info(who(self), "extending logical volume",
+                  {{"lv", req.name}, {"bytes", req.size_bytes}});
+        run(self, std::move(*argv),
+            [self, rp, name = req.name](caf::expected<std::string> out) mutable {
+              if (!out) {
+                note_error(self, out.error());
+                rp.deliver(out.error());
+                return finish(self);
+              }
+              after_change<lvm::lv_info>(self, rp,
+                                         [name](const vg_view& v) { return lv_named(v, name); });
+            });
+      });
+      return rp;
+    },
+    [self](tag_lv_req& req) -> caf::result<lvm::lv_info> {
+      auto rp = self->make_response_promise<lvm::lv_info>();
+      enqueue(self, [self, rp, req]() mutable {
+        auto& st = self->state;
+        if (!st.view.find(req.name)) {
+          rp.deliver(make_error(errc::not_found,
+                                "logical volume " + st.vg_name + "/" + req.name + " not found"));
+          return finish(self);
+        }
+        std::vector<std::vector<std::string>> commands;
+        for (auto* list : {&req.add, &req.remove}) {
+          if (list->empty())
+            continue;
+          auto argv = list == &req.add ? lvm::lvchange_addtag(st.vg_name, req.name, *list)
+                                       : lvm::lvchange_deltag(st.vg_name, req.name, *list);
+          if (!argv) {
+            rp.deliver(argv.error());
+            return finish(self);
+          }
+          commands.push_back(std::move(*argv));
+        }
+        // Run the commands in order, then rescan once.
+        auto step = std::make_shared<std::function<void(size_t)>>();
+        *step = [self, rp, commands, step, name = req.name](size_t i) mutable {
+          if (i == commands.size()) {
+            after_change<lvm::lv_info>(self, rp,
+                                       [name](const vg_view& v) { return lv_named(v, name); });
+            *step = nullptr; // break the cycle
+            return;
+          }
+          run(self, commands[i], [self, rp, step, i](caf::expected<std::string> out) mutable {
+            if (!out) {
+              note_error(self, out.error());
+              rp.deliver(out.error());
+              *step = nullptr;
+              return finish(self);
+            }
+            (*step)(i + 1);
+          });
+        };
+        (*step)(0);
+      });
+      return rp;
+    },
+    [self](get_atom) -> caf::result<vg_view> {
+      if (self->state.scanned)
+        return self->state.view;
+      // Nobody is served an empty view: wait for the first scan.
+      auto rp = self->make_response_promise<vg_view>();
+      enqueue(self, [self, rp]() mutable {
+        if (self->state.scanned)
+          rp.deliver(self->state.view);
+        else
+          rp.deliver(
+            make_error(errc::unavailable, "volume group " + self->state.vg_name +
+                                            " has not been scanned: " + self->state.last_error));
+        finish(self);
+      });
+      return rp;
+    },
+    [self](rescan_atom) -> caf::result<uint64_t> {
+      auto rp = self->make_response_promise<uint64_t>();
+      queue_scan(self, [rp](caf::expected<uint64_t> gen) mutable {
+        if (gen)
+          rp.deliver(*gen);
+        else
+          rp.deliver(gen.error());
+      });
+      return rp;
+    },
+    [self](tick_atom) {
+      queue_scan(self);
+      self->delayed_send(self, self->state.opts.rescan_interval, tick_atom::value);
+    },
+    [self](inspect_atom) {
+      auto& st = self->state;
+      return make_report(self, summary_of(st), st.last_error, state_json(st));
+    },
+  };
+}
+
+} // namespace
+
+vg_actor spawn_vg_actor(caf::actor_system& sys, std::string vg_name, lvm_runner_actor runner,
+                        vg_options opts) {
+  return sys.spawn(vg_impl, std::move(vg_name), std::move(runner), std::move(opts));
+}
+
+} // namespace olocal

@@ -1,0 +1,288 @@
+#include "tests/support/fake_lvm.hpp"
+
+#include "actors/backends/lvm.hpp"
+#include "actors/core/errc.hpp"
+#include "actors/core/json.hpp"
+
+#include <caf/all.hpp>
+
+#include <algorithm>
+#include <charconv>
+
+namespace olocal::test {
+
+namespace {
+
+uint64_t parse_bytes(const std::string& text) {
+  uint64_t value = 0;
+  auto end = text.data() + text.size() - (text.ends_with("b") ? 1 : 0);
+  std::from_chars(text.data(), end, value);
+  return value;
+}
+
+std::string join_tags(const std::vector<std::string>& tags) {
+  std::string out;
+  for (auto& t : tags)
+    out += (out.empty() ? "" : ",") + t;
+  return out;
+}
+
+std::string row(const std::vector<std::pair<std::string, std::string>>& fields) {
+  std::string out = "{";
+  for (size_t i = 0; i < fields.size(); ++i)
+    out += (i ? ", " : "") + json_quote(fields[i].first) + ":" + json_quote(fields[i].second);
+  return out + "}";
+}
+
+std::string report(const std::string& section, const std::vector<std::string>& rows) {
+  std::string out = "  {\n      \"report\": [\n          {\n              \"" + section + "\": [";
+  for (size_t i = 0; i < rows.size(); ++i)
+    out += (i ? ",\n                  " : "\n                  ") + rows[i];
+  return out + "\n              ]\n          }\n      ]\n  }\n";
+}
+
+struct failure {
+  int exit_code;
+  std::string text;
+};
+
+} // namespace
+
+uint64_t fake_lvm_state::size() const {
+  uint64_t total = 0;
+  for (auto& pv : pvs)
+    total += pv.second / extent * extent;
+  return total;
+}
+
+uint64_t fake_lvm_state::used() const {
+  uint64_t total = 0;
+  for (auto& [name, lv] : lvs)
+    if (lv.segtype != "thin")
+      total += lv.size_bytes;
+  return total;
+}
+
+size_t fake_lvm_state::changes() const {
+  return static_cast<size_t>(std::count_if(commands.begin(), commands.end(), [](auto& argv) {
+    return argv[0] != "lvs" && argv[0] != "vgs" && argv[0] != "pvs";
+  }));
+}
+
+caf::expected<std::string> fake_lvm_state::execute(const std::vector<std::string>& argv) {
+  commands.push_back(argv);
+  auto fail = [&](int code, std::string text) -> caf::expected<std::string> {
+    return lvm::classify_failure(argv, code, text);
+  };
+  if (!failures.empty() &&
+      (failures.front().program.empty() || failures.front().program == argv[0])) {
+    auto f = failures.front();
+    failures.pop_front();
+    return fail(f.exit_code, f.stderr_text);
+  }
+  auto& program = argv[0];
+  auto vg_missing = [&] {
+    return fail(5, "  Volume group \"" + vg + "\" not found\n  Cannot process volume group " + vg +
+                     "\n");
+  };
+  if (program == "vgs") {
+    if (!vg_exists)
+      return vg_missing();
+    return report("vg", {row({{"vg_name", vg},
+                              {"vg_uuid", "fakeVG-uuid"},
+                              {"vg_size", std::to_string(size())},
+                              {"vg_free", std::to_string(free())},
+                              {"vg_extent_size", std::to_string(extent)},
+                              {"vg_extent_count", std::to_string(size() / extent)},
+                              {"vg_free_count", std::to_string(free() / extent)},
+                              {"pv_count", std::to_string(pvs.size())},
+                              {"lv_count", std::to_string(lvs.size())},
+                              {"vg_tags", ""}})});
+  }
+  if (program == "pvs") {
+    std::vector<std::string> rows;
+    if (vg_exists) {
+      // Allocation fills PVs in order.
+      auto left = used();
+      for (auto& [name, bytes] : pvs) {
+        auto usable = bytes / extent * extent;
+        auto taken = std::min(left, usable);
+        left -= taken;
+        rows.push_back(row({{"pv_name", name},
+                            {"vg_name", vg},
+                            {"pv_uuid", "fakePV-" + name.substr(name.rfind('/') + 1)},
+                            {"pv_size", std::to_string(usable)},
+                            {"pv_free", std::to_string(usable - taken)},
+                            {"pv_tags", ""}}));
+      }
+    }
+    return report("pv", rows);
+  }
+  if (program == "lvs") {
+    if (!vg_exists)
+      return vg_missing();
+    std::vector<std::string> rows;
+    for (auto& [name, lv] : lvs) {
+      bool origin_of_snapshot = std::any_of(lvs.begin(), lvs.end(), [&](auto& other) {
+        return other.second.origin == name && other.second.segtype != "thin";
+      });
+      std::string attr = "-wi-a-----";
+      if (lv.segtype == "thin-pool")
+        attr = "twi-a-tz--";
+      else if (lv.segtype == "thin")
+        attr = lv.read_only ? "Vri-a-tz--" : "Vwi-a-tz--";
+      else if (!lv.origin.empty())
+        attr = "sri-a-s---";
+      else if (origin_of_snapshot)
+        attr = "owi-a-s---";
+      bool cow = !lv.origin.empty() && lv.segtype != "thin";
+      rows.push_back(row(
+        {{"lv_name", name},
+         {"vg_name", vg},
+         {"lv_uuid", "fakeLV-" + name},
+         {"lv_size", std::to_string(lv.size_bytes)},
+         {"lv_attr", attr},
+         {"segtype", lv.segtype},
+         {"pool_lv", lv.pool},
+         {"origin", lv.origin},
+         {"data_percent", lv.segtype == "thin-pool" || lv.segtype == "thin" || cow ? "0.00" : ""},
+         {"metadata_percent", lv.segtype == "thin-pool" ? "1.00" : ""},
+         {"snap_percent", cow ? "0.00" : ""},
+         {"stripes", std::to_string(lv.stripes)},
+         {"lv_tags", join_tags(lv.tags)},
+         {"lv_kernel_major", "254"},
+         {"lv_kernel_minor", std::to_string(lv.minor)}}));
+    }
+    return report("lv", rows);
+  }
+  // Changes: the last argument names "vg" or "vg/lv".
+  auto target = argv.back();
+  auto slash = target.find('/');
+  auto target_vg = target.substr(0, slash);
+  auto target_lv = slash == std::string::npos ? std::string{} : target.substr(slash + 1);
+  if (!vg_exists || target_vg != vg)
+    return vg_missing();
+  auto option = [&](const std::string& name) -> std::string {
+    for (size_t i = 0; i + 1 < argv.size(); ++i)
+      if (argv[i] == name)
+        return argv[i + 1];
+    return {};
+  };
+  auto all = [&](const std::string& name) {
+    std::vector<std::string> values;
+    for (size_t i = 0; i + 1 < argv.size(); ++i)
+      if (argv[i] == name)
+        values.push_back(argv[i + 1]);
+    return values;
+  };
+  auto missing_lv = [&](const std::string& name) {
+    return fail(5, "  Failed to find logical volume \"" + vg + "/" + name + "\"\n");
+  };
+  if (program == "lvcreate") {
+    auto name = option("-n");
+    if (lvs.count(name))
+      return fail(5, "  Logical Volume \"" + name + "\" already exists in volume group \"" + vg +
+                       "\"\n");
+    fake_lv lv;
+    lv.tags = all("--addtag");
+    lv.minor = next_minor++;
+    auto type = option("--type");
+    bool snapshot = std::find(argv.begin(), argv.end(), "-s") != argv.end();
+    if (snapshot) {
+      lv.origin = target_lv;
+      auto origin = lvs.find(target_lv);
+      if (origin == lvs.end())
+        return missing_lv(target_lv);
+      if (option("-L").empty()) { // thin snapshot
+        if (origin->second.segtype != "thin")
+          return fail(3, "  Please specify either size or extents with snapshots.\n");
+        lv.segtype = "thin";
+        lv.pool = origin->second.pool;
+        lv.size_bytes = origin->second.size_bytes;
+      } else {
+        lv.size_bytes = parse_bytes(option("-L"));
+        lv.read_only = true;
+      }
+    } else if (type == "thin") {
+      lv.segtype = "thin";
+      lv.pool = option("--thinpool");
+      if (!lvs.count(lv.pool))
+        return missing_lv(lv.pool);
+      lv.size_bytes = parse_bytes(option("-V"));
+    } else {
+      lv.segtype = type.empty() ? "linear" : type;
+      lv.size_bytes = parse_bytes(option("-L"));
+      if (type == "striped")
+        lv.stripes = static_cast<uint32_t>(std::stoul(option("-i")));
+    }
+    lv.size_bytes = (lv.size_bytes + extent - 1) / extent * extent;
+    if (lv.segtype != "thin" && lv.size_bytes > free())
+      return fail(5, "  Volume group \"" + vg + "\" has insufficient free space (" +
+                       std::to_string(free() / extent) +
+                       " extents): " + std::to_string(lv.size_bytes / extent) + " required.\n");
+    lvs.emplace(name, lv);
+    return "  Logical volume \"" + name + "\" created.\n";
+  }
+  auto lv = lvs.find(target_lv);
+  if (lv == lvs.end())
+    return missing_lv(target_lv);
+  if (program == "lvremove") {
+    lvs.erase(lv);
+    return "  Logical volume \"" + target_lv + "\" successfully removed.\n";
+  }
+  if (program == "lvextend") {
+    auto wanted = (parse_bytes(option("-L")) + extent - 1) / extent * extent;
+    if (wanted <= lv->second.size_bytes)
+      return fail(5, "  New size given (" + std::to_string(wanted / extent) +
+                       " extents) not larger than existing size (" +
+                       std::to_string(lv->second.size_bytes / extent) + " extents)\n");
+    if (lv->second.segtype != "thin" && wanted - lv->second.size_bytes > free())
+      return fail(
+        5,
+        "  Insufficient free space: " + std::to_string((wanted - lv->second.size_bytes) / extent) +
+          " extents needed, but only " + std::to_string(free() / extent) + " available\n");
+    lv->second.size_bytes = wanted;
+    return "  Logical volume " + vg + "/" + target_lv + " successfully resized.\n";
+  }
+  if (program == "lvchange") {
+    for (auto& tag : all("--addtag"))
+      if (std::find(lv->second.tags.begin(), lv->second.tags.end(), tag) == lv->second.tags.end())
+        lv->second.tags.push_back(tag);
+    for (auto& tag : all("--deltag"))
+      lv->second.tags.erase(std::remove(lv->second.tags.begin(), lv->second.tags.end(), tag),
+                            lv->second.tags.end());
+    return "  Logical volume " + vg + "/" + target_lv + " changed.\n";
+  }
+  return fail(3, "  fake lvm: unsupported command " + program + "\n");
+}
+
+fake_lvm_actor spawn_fake_lvm(caf::actor_system& sys, std::shared_ptr<fake_lvm_state> state) {
+  return sys.spawn([state](fake_lvm_actor::pointer self) -> fake_lvm_actor::behavior_type {
+    return {
+      [state](release_atom) {
+        if (state->held.empty())
+          return;
+        auto [cmd, rp] = std::move(state->held.front());
+        state->held.pop_front();
+        auto result = state->execute(cmd.argv);
+        if (result)
+          rp.deliver(std::move(*result));
+        else
+          rp.deliver(result.error());
+      },
+      [self, state](lvm_command& cmd) -> caf::result<std::string> {
+        if (state->hold) {
+          auto rp = self->make_response_promise<std::string>();
+          state->held.emplace_back(cmd, rp);
+          return rp;
+        }
+        auto result = state->execute(cmd.argv);
+        if (!result)
+          return std::move(result.error());
+        return std::move(*result);
+      },
+    };
+  });
+}
+
+} // namespace olocal::test
