@@ -1,0 +1,202 @@
+// The volume-group actor against real LVM and device-mapper: run inside the VM
+// harness (tests/vm/run-in-vm.sh), where every assertion is on kernel state.
+
+#include "actors/backends/lvm.hpp"
+#include "actors/backends/process.hpp"
+#include "actors/core/errc.hpp"
+#include "actors/core/runtime.hpp"
+#include "actors/node/lvm_runner.hpp"
+#include "actors/node/vg_actor.hpp"
+
+#include <caf/all.hpp>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+using namespace olocal;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr uint64_t mib = 1ull << 20;
+
+std::string run_ok(std::vector<std::string> argv) {
+  auto r = run_command({argv, 120s, {"DM_DISABLE_UDEV=1", "LC_ALL=C"}});
+  EXPECT_TRUE(r) << render_argv(argv);
+  if (!r)
+    return {};
+  EXPECT_EQ(r->exit_code, 0) << render_argv(argv) << "\n" << r->err;
+  return r->out;
+}
+
+bool in_vm() {
+  std::ifstream misc{"/proc/misc"};
+  std::string line;
+  while (std::getline(misc, line))
+    if (line.find("device-mapper") != std::string::npos)
+      return true;
+  return false;
+}
+
+/// A VG on a loop device backed by a sparse file on the guest's tmpfs.
+struct loop_vg {
+  std::string vg;
+  std::string image;
+  std::string loop;
+
+  loop_vg(std::string name, uint64_t bytes) : vg(std::move(name)) {
+    image = "/run/" + vg + ".img";
+    std::ofstream{image};
+    fs::resize_file(image, bytes);
+    loop = run_ok({"losetup", "-f", "--show", image});
+    while (!loop.empty() && loop.back() == '\n')
+      loop.pop_back();
+    run_ok(*lvm::pvcreate({loop}));
+    run_ok(*lvm::vgcreate(vg, {loop}));
+  }
+
+  ~loop_vg() {
+    run_command({{"vgremove", "-ff", "-y", vg}, 120s, {"DM_DISABLE_UDEV=1"}});
+    run_command({{"pvremove", "-ff", "-y", loop}, 60s, {"DM_DISABLE_UDEV=1"}});
+    run_command({{"losetup", "-d", loop}, 60s});
+    fs::remove(image);
+  }
+};
+
+struct vg_actor_vm : ::testing::Test {
+  void SetUp() override {
+    if (!in_vm())
+      GTEST_SKIP() << "needs device-mapper: run through tests/vm/run-in-vm.sh";
+  }
+};
+
+template <class T, class Handle, class Req>
+caf::expected<T> ask(runtime& rt, const Handle& h, Req req) {
+  caf::scoped_actor self{rt.system()};
+  caf::expected<T> result{caf::error{}};
+  self->request(h, 120s, std::move(req))
+    .receive([&](T& x) { result = std::move(x); }, [&](caf::error& e) { result = std::move(e); });
+  return result;
+}
+
+std::string lvs_tags(const std::string& full_name) {
+  auto out = run_ok({"lvs", "--noheadings", "-o", "lv_tags", full_name});
+  out.erase(0, out.find_first_not_of(' '));
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' '))
+    out.pop_back();
+  return out;
+}
+
+} // namespace
+
+TEST_F(vg_actor_vm, lifecycle_on_real_lvm_and_rebuild_after_restart) {
+  loop_vg disk{"olocal_vmt", 512 * mib};
+  runtime rt{runtime_options{2}};
+  vg_options opts;
+  opts.rescan_interval = 0ms; // no timer: every scan here is caused by the test
+  auto vg = spawn_vg_actor(rt.system(), disk.vg, spawn_lvm_runner(rt.system()), opts);
+
+  auto view = ask<vg_view>(rt, vg, get_atom::value);
+  ASSERT_TRUE(view) << render(view.error());
+  EXPECT_EQ(view->vg.name, disk.vg);
+  EXPECT_EQ(view->pvs.size(), 1u);
+  EXPECT_EQ(view->pvs[0].name, disk.loop);
+
+  // Create: a real, active device node with our tags.
+  auto lv = ask<lvm::lv_info>(rt, vg, create_lv_req{"local-a", 64 * mib});
+  ASSERT_TRUE(lv) << render(lv.error());
+  EXPECT_EQ(lv->size_bytes, 64 * mib);
+  EXPECT_TRUE(lv->active);
+  struct stat st {};
+  ASSERT_EQ(::stat(lv->path.c_str(), &st), 0) << lv->path;
+  EXPECT_TRUE(S_ISBLK(st.st_mode));
+  EXPECT_EQ(static_cast<int32_t>(major(st.st_rdev)), lv->kernel_major);
+  EXPECT_EQ(static_cast<int32_t>(minor(st.st_rdev)), lv->kernel_minor);
+  auto tags = lvs_tags(disk.vg + "/local-a");
+  EXPECT_NE(tags.find("olocal/owner=standalone"), std::string::npos) << tags;
+  EXPECT_NE(tags.find("olocal/kind=volume"), std::string::npos) << tags;
+
+  // Idempotent create; incompatible duplicate.
+  auto again = ask<lvm::lv_info>(rt, vg, create_lv_req{"local-a", 64 * mib});
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->uuid, lv->uuid);
+  auto bigger = ask<lvm::lv_info>(rt, vg, create_lv_req{"local-a", 128 * mib});
+  ASSERT_FALSE(bigger);
+  EXPECT_EQ(code_of(bigger.error()), errc::already_exists);
+
+  // Not enough space: a typed error from lvm2's own refusal.
+  auto huge = ask<lvm::lv_info>(rt, vg, create_lv_req{"local-huge", 4096 * mib});
+  ASSERT_FALSE(huge);
+  EXPECT_EQ(code_of(huge.error()), errc::resource_exhausted) << render(huge.error());
+
+  // CoW snapshot of it, then the origin cannot go while the snapshot exists.
+  create_lv_req snap{"snap-a", 16 * mib, "snapshot", 0, "", "local-a", "snapshot"};
+  auto s = ask<lvm::lv_info>(rt, vg, snap);
+  ASSERT_TRUE(s) << render(s.error());
+  EXPECT_TRUE(s->is_cow_snapshot());
+  EXPECT_TRUE(s->read_only);
+  EXPECT_EQ(s->origin, "local-a");
+  auto refused = ask<bool>(rt, vg, delete_lv_req{"local-a"});
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(code_of(refused.error()), errc::failed_precondition);
+
+  // Thin pool (the operator's, made here by hand), thin volume, thin snapshot.
+  run_ok(*lvm::lvcreate_thin_pool(disk.vg, "pool", 128 * mib, 0, {"olocal/owner=standalone"}));
+  ASSERT_TRUE(ask<uint64_t>(rt, vg, rescan_atom::value));
+  create_lv_req thin{"local-t", 1024 * mib, "thin", 0, "pool", "", "volume"};
+  auto t = ask<lvm::lv_info>(rt, vg, thin);
+  ASSERT_TRUE(t) << render(t.error());
+  EXPECT_TRUE(t->is_thin_volume());
+  EXPECT_EQ(t->size_bytes, 1024 * mib) << "over-provisioned beyond the 128 MiB pool";
+  create_lv_req tsnap{"snap-t", 0, "thin-snapshot", 0, "", "local-t", "snapshot"};
+  auto ts = ask<lvm::lv_info>(rt, vg, tsnap);
+  ASSERT_TRUE(ts) << render(ts.error());
+  EXPECT_EQ(ts->origin, "local-t");
+  EXPECT_TRUE(ts->active) << "thin snapshots are activated (no activation skip)";
+
+  // Extend a volume with a mounted ext4 on it, growing the filesystem online.
+  run_ok({"mkfs.ext4", "-q", "-F", lv->path});
+  fs::create_directories("/run/olocal-mnt");
+  run_ok({"mount", lv->path, "/run/olocal-mnt"});
+  auto grown = ask<lvm::lv_info>(rt, vg, extend_lv_req{"local-b-missing", 80 * mib, false});
+  EXPECT_EQ(code_of(grown.error()), errc::not_found);
+  ASSERT_TRUE(ask<bool>(rt, vg, delete_lv_req{"snap-a"}));
+  grown = ask<lvm::lv_info>(rt, vg, extend_lv_req{"local-a", 96 * mib, true});
+  ASSERT_TRUE(grown) << render(grown.error());
+  EXPECT_EQ(grown->size_bytes, 96 * mib);
+  auto df = run_ok({"df", "-B1", "--output=size", "/run/olocal-mnt"});
+  auto fs_bytes = std::stoull(df.substr(df.find('\n') + 1));
+  EXPECT_GT(fs_bytes, 80 * mib) << "the mounted filesystem grew with the volume";
+  run_ok({"umount", "/run/olocal-mnt"});
+
+  // Restart: a new actor rebuilds its view from LVM reports and tags alone.
+  caf::anon_send_exit(vg, caf::exit_reason::user_shutdown);
+  vg = spawn_vg_actor(rt.system(), disk.vg, spawn_lvm_runner(rt.system()), opts);
+  auto rebuilt = ask<vg_view>(rt, vg, get_atom::value);
+  ASSERT_TRUE(rebuilt) << render(rebuilt.error());
+  for (auto name : {"local-a", "local-t", "snap-t", "pool"}) {
+    auto found = rebuilt->find(name);
+    ASSERT_NE(found, nullptr) << name;
+    EXPECT_TRUE(owned_by_us(*found, opts)) << name;
+  }
+  EXPECT_EQ(lv_tags::value(*rebuilt->find("snap-t"), lv_tags::source), "local-t");
+  EXPECT_EQ(rebuilt->find("local-a")->size_bytes, 96 * mib);
+
+  // Delete in dependency order; deleting again is fine.
+  for (auto name : {"snap-t", "local-t", "local-a"}) {
+    auto removed = ask<bool>(rt, vg, delete_lv_req{name});
+    ASSERT_TRUE(removed) << name << ": " << render(removed.error());
+    EXPECT_TRUE(*removed) << name;
+  }
+  auto absent = ask<bool>(rt, vg, delete_lv_req{"local-a"});
+  ASSERT_TRUE(absent);
+  EXPECT_FALSE(*absent);
+  EXPECT_FALSE(fs::exists("/dev/" + disk.vg + "/local-a"));
+  caf::anon_send_exit(vg, caf::exit_reason::user_shutdown);
+  vg = nullptr;
+  rt.shutdown();
+}
