@@ -245,6 +245,17 @@ void after_change(vg_pointer self, caf::typed_response_promise<T> rp,
   });
 }
 
+/// not_found for a missing LV, permission_denied for one that is not ours.
+caf::error may_change(const vg_state& st, const std::string& name) {
+  auto lv = st.view.find(name);
+  if (!lv)
+    return make_error(errc::not_found, "logical volume " + st.vg_name + "/" + name + " not found");
+  if (!owned_by_us(*lv, st.opts))
+    return make_error(errc::permission_denied, "logical volume " + st.vg_name + "/" + name +
+                                                 " is not managed by open-local");
+  return {};
+}
+
 caf::expected<lvm::lv_info> lv_named(const vg_view& view, const std::string& name) {
   if (auto lv = view.find(name))
     return *lv;
@@ -351,10 +362,8 @@ vg_actor::behavior_type vg_impl(vg_pointer self, std::string vg_name, lvm_runner
           rp.deliver(false); // already gone: deleting is idempotent
           return finish(self);
         }
-        if (!owned_by_us(*existing, st.opts)) {
-          rp.deliver(make_error(errc::permission_denied, "logical volume " + st.vg_name + "/" +
-                                                           req.name +
-                                                           " is not managed by open-local"));
+        if (auto err = may_change(st, req.name)) {
+          rp.deliver(err);
           return finish(self);
         }
         if (auto deps = dependents_of(st.view, req.name); !deps.empty()) {
@@ -386,18 +395,11 @@ vg_actor::behavior_type vg_impl(vg_pointer self, std::string vg_name, lvm_runner
       auto rp = self->make_response_promise<lvm::lv_info>();
       enqueue(self, [self, rp, req]() mutable {
         auto& st = self->state;
+        if (auto err = may_change(st, req.name)) {
+          rp.deliver(err);
+          return finish(self);
+        }
         auto existing = st.view.find(req.name);
-        if (!existing) {
-          rp.deliver(make_error(errc::not_found,
-                                "logical volume " + st.vg_name + "/" + req.name + " not found"));
-          return finish(self);
-        }
-        if (!owned_by_us(*existing, st.opts)) {
-          rp.deliver(make_error(errc::permission_denied, "logical volume " + st.vg_name + "/" +
-                                                           req.name +
-                                                           " is not managed by open-local"));
-          return finish(self);
-        }
         auto wanted =
           round_up(req.size_bytes, std::max<uint64_t>(st.view.vg.extent_size_bytes, 512));
         if (wanted < existing->size_bytes) {
@@ -435,9 +437,8 @@ vg_actor::behavior_type vg_impl(vg_pointer self, std::string vg_name, lvm_runner
       auto rp = self->make_response_promise<lvm::lv_info>();
       enqueue(self, [self, rp, req]() mutable {
         auto& st = self->state;
-        if (!st.view.find(req.name)) {
-          rp.deliver(make_error(errc::not_found,
-                                "logical volume " + st.vg_name + "/" + req.name + " not found"));
+        if (auto err = may_change(st, req.name)) {
+          rp.deliver(err);
           return finish(self);
         }
         std::vector<std::vector<std::string>> commands;

@@ -335,3 +335,20 @@ TEST_F(vg_actor_test, inspection_shows_the_view) {
   EXPECT_TRUE(doc.at("lvs").as_array()[0].as_object().at("owned").as_bool());
   EXPECT_GE(doc.at("commandsRun").as_int64(), 7);
 }
+
+TEST_F(vg_actor_test, volumes_of_others_are_never_changed) {
+  lvm->lvs["db"] = test::fake_lv{8 * mib};
+  lvm->lvs["db"].tags = {"olocal/owner=cluster-b"}; // another installation's
+  start();
+  auto changes = lvm->changes();
+  auto extend = request<lvm::lv_info>(vg, extend_lv_req{"db", 16 * mib, false});
+  ASSERT_FALSE(extend);
+  EXPECT_EQ(code_of(extend.error()), errc::permission_denied);
+  auto tag = request<lvm::lv_info>(vg, tag_lv_req{"db", {"x"}, {}});
+  ASSERT_FALSE(tag);
+  EXPECT_EQ(code_of(tag.error()), errc::permission_denied);
+  auto del = request<bool>(vg, delete_lv_req{"db"});
+  ASSERT_FALSE(del);
+  EXPECT_EQ(code_of(del.error()), errc::permission_denied);
+  EXPECT_EQ(lvm->changes(), changes);
+}
