@@ -662,64 +662,69 @@ caf::expected<std::vector<std::string>> report_argv(report_kind kind, std::strin
 
 // -- parsers -----------------------------------------------------------------------
 
-caf::expected<std::vector<pv_info>> parse_pvs(std::string_view text) {
-  return parse_report<pv_info>(text, "pvs", "pv", [](row_reader& r) {
-    pv_info pv;
-    pv.name = r.text("pv_name", true);
-    pv.vg_name = r.text("vg_name");
-    pv.uuid = r.text("pv_uuid");
-    pv.size_bytes = r.unsigned_number("pv_size");
-    pv.free_bytes = r.unsigned_number("pv_free");
-    pv.tags = r.tags("pv_tags");
-    return pv;
-  });
+namespace {
+
+pv_info read_pv(row_reader& r) {
+  pv_info pv;
+  pv.name = r.text("pv_name", true);
+  pv.vg_name = r.text("vg_name");
+  pv.uuid = r.text("pv_uuid");
+  pv.size_bytes = r.unsigned_number("pv_size");
+  pv.free_bytes = r.unsigned_number("pv_free");
+  pv.tags = r.tags("pv_tags");
+  return pv;
 }
 
-caf::expected<std::vector<vg_info>> parse_vgs(std::string_view text) {
+vg_info read_vg(row_reader& r) {
   constexpr uint64_t max_count = std::numeric_limits<uint32_t>::max();
-  return parse_report<vg_info>(text, "vgs", "vg", [](row_reader& r) {
-    vg_info vg;
-    vg.name = r.text("vg_name", true);
-    vg.uuid = r.text("vg_uuid");
-    vg.size_bytes = r.unsigned_number("vg_size");
-    vg.free_bytes = r.unsigned_number("vg_free");
-    vg.extent_size_bytes = r.unsigned_number("vg_extent_size");
-    vg.extent_count = r.unsigned_number("vg_extent_count");
-    vg.free_extent_count = r.unsigned_number("vg_free_count");
-    vg.pv_count = static_cast<uint32_t>(r.unsigned_number("pv_count", max_count));
-    vg.lv_count = static_cast<uint32_t>(r.unsigned_number("lv_count", max_count));
-    vg.tags = r.tags("vg_tags");
-    return vg;
-  });
+  vg_info vg;
+  vg.name = r.text("vg_name", true);
+  vg.uuid = r.text("vg_uuid");
+  vg.size_bytes = r.unsigned_number("vg_size");
+  vg.free_bytes = r.unsigned_number("vg_free");
+  vg.extent_size_bytes = r.unsigned_number("vg_extent_size");
+  vg.extent_count = r.unsigned_number("vg_extent_count");
+  vg.free_extent_count = r.unsigned_number("vg_free_count");
+  vg.pv_count = static_cast<uint32_t>(r.unsigned_number("pv_count", max_count));
+  vg.lv_count = static_cast<uint32_t>(r.unsigned_number("lv_count", max_count));
+  vg.tags = r.tags("vg_tags");
+  return vg;
 }
 
-caf::expected<std::vector<lv_info>> parse_lvs(std::string_view text) {
-  constexpr uint64_t max_count = std::numeric_limits<uint32_t>::max();
-  auto rows = parse_report<lv_info>(text, "lvs", "lv", [](row_reader& r) {
-    lv_info lv;
-    lv.name = r.text("lv_name", true);
-    lv.vg_name = r.text("vg_name", true);
-    lv.uuid = r.text("lv_uuid");
-    lv.size_bytes = r.unsigned_number("lv_size");
-    lv.attr = r.text("lv_attr");
-    lv.segtype = r.text("segtype");
-    lv.pool_lv = r.text("pool_lv");
-    lv.origin = r.text("origin");
-    lv.data_percent = r.percent("data_percent");
-    lv.metadata_percent = r.percent("metadata_percent");
-    lv.snap_percent = r.percent("snap_percent");
-    lv.stripes = static_cast<uint32_t>(r.unsigned_number("stripes", max_count));
-    lv.tags = r.tags("lv_tags");
-    lv.kernel_major = r.signed_number("lv_kernel_major");
-    lv.kernel_minor = r.signed_number("lv_kernel_minor");
-    return lv;
-  });
-  if (!rows)
-    return rows.error();
-  // Decode, and merge the rows of multi-segment LVs into their first row.
+/// The LV fields of a row; segment fields (segtype, stripes) are read by
+/// read_lv_with_segment for `lvs`, and joined from "seg" rows in a full report.
+lv_info read_lv(row_reader& r) {
+  lv_info lv;
+  lv.name = r.text("lv_name", true);
+  lv.vg_name = r.text("vg_name", true);
+  lv.uuid = r.text("lv_uuid");
+  lv.size_bytes = r.unsigned_number("lv_size");
+  lv.attr = r.text("lv_attr");
+  lv.pool_lv = r.text("pool_lv");
+  lv.origin = r.text("origin");
+  lv.data_percent = r.percent("data_percent");
+  lv.metadata_percent = r.percent("metadata_percent");
+  lv.snap_percent = r.percent("snap_percent");
+  lv.tags = r.tags("lv_tags");
+  lv.kernel_major = r.signed_number("lv_kernel_major");
+  lv.kernel_minor = r.signed_number("lv_kernel_minor");
+  return lv;
+}
+
+lv_info read_lv_with_segment(row_reader& r) {
+  auto lv = read_lv(r);
+  lv.segtype = r.text("segtype");
+  lv.stripes =
+    static_cast<uint32_t>(r.unsigned_number("stripes", std::numeric_limits<uint32_t>::max()));
+  return lv;
+}
+
+/// Decodes lv_attr and names, and merges the rows of multi-segment LVs into
+/// their first row.
+std::vector<lv_info> decode_lvs(std::vector<lv_info> rows) {
   std::vector<lv_info> result;
   std::unordered_map<std::string, size_t> seen;
-  for (auto& lv : *rows) {
+  for (auto& lv : rows) {
     lv.name = std::string{unbracket(lv.name, &lv.hidden)};
     lv.pool_lv = std::string{unbracket(lv.pool_lv)};
     lv.origin = std::string{unbracket(lv.origin)};
@@ -735,6 +740,116 @@ caf::expected<std::vector<lv_info>> parse_lvs(std::string_view text) {
       result.push_back(std::move(lv));
     else
       ++result[at->second].segment_count;
+  }
+  return result;
+}
+
+} // namespace
+
+caf::expected<std::vector<pv_info>> parse_pvs(std::string_view text) {
+  return parse_report<pv_info>(text, "pvs", "pv", read_pv);
+}
+
+caf::expected<std::vector<vg_info>> parse_vgs(std::string_view text) {
+  return parse_report<vg_info>(text, "vgs", "vg", read_vg);
+}
+
+caf::expected<std::vector<lv_info>> parse_lvs(std::string_view text) {
+  auto rows = parse_report<lv_info>(text, "lvs", "lv", read_lv_with_segment);
+  if (!rows)
+    return rows.error();
+  return decode_lvs(std::move(*rows));
+}
+
+// -- the whole VG in one process ------------------------------------------------
+
+caf::expected<std::vector<std::string>> fullreport_argv(std::string_view vg_filter) {
+  if (!vg_filter.empty())
+    if (auto err = validate_vg_name(vg_filter, "vg filter"))
+      return err;
+  auto lv_fields = lvs_fields();
+  // segtype and stripes are segment fields: in a full report they come in
+  // the "seg" section, joined to their LV by lv_uuid.
+  lv_fields.erase(std::remove_if(lv_fields.begin(), lv_fields.end(),
+                                 [](auto& f) { return f == "segtype" || f == "stripes"; }),
+                  lv_fields.end());
+  std::vector<std::string> argv = {"lvm",     "fullreport", "--reportformat", "json",
+                                   "--units", "b",          "--nosuffix"};
+  for (auto& [type, fields] : std::vector<std::pair<std::string, std::vector<std::string>>>{
+         {"vg", vgs_fields()},
+         {"pv", pvs_fields()},
+         {"lv", lv_fields},
+         {"seg", {"lv_uuid", "segtype", "stripes"}},
+         {"pvseg", {"pvseg_start"}}}) {
+    argv.insert(argv.end(), {"--configreport", type, "-o", join(fields, ',')});
+  }
+  if (!vg_filter.empty())
+    argv.emplace_back(vg_filter);
+  return argv;
+}
+
+caf::expected<std::vector<vg_report>> parse_fullreport(std::string_view text) {
+  // Each element of "report" is one VG with its "vg", "pv", "lv" and "seg"
+  // lists; parse_report reads one list across every element, so the lists
+  // are read separately and regrouped by VG name. A host without any VG gives
+  // an empty "report" array: no VGs, not an error.
+  {
+    boost::system::error_code ec;
+    auto root = json::parse(json::string_view{text.data(), text.size()}, ec);
+    if (!ec && root.is_object())
+      if (auto* sections = root.get_object().if_contains("report");
+          sections && sections->is_array() && sections->get_array().empty())
+        return std::vector<vg_report>{};
+  }
+  auto vgs = parse_report<vg_info>(text, "fullreport", "vg", read_vg);
+  if (!vgs)
+    return vgs.error();
+  auto pvs = parse_report<pv_info>(text, "fullreport", "pv", read_pv);
+  if (!pvs)
+    return pvs.error();
+  auto lv_rows = parse_report<lv_info>(text, "fullreport", "lv", read_lv);
+  if (!lv_rows)
+    return lv_rows.error();
+  struct seg_row {
+    std::string lv_uuid;
+    std::string segtype;
+    uint32_t stripes = 0;
+  };
+  auto segs = parse_report<seg_row>(text, "fullreport", "seg", [](row_reader& r) {
+    seg_row seg;
+    seg.lv_uuid = r.text("lv_uuid", true);
+    seg.segtype = r.text("segtype");
+    seg.stripes =
+      static_cast<uint32_t>(r.unsigned_number("stripes", std::numeric_limits<uint32_t>::max()));
+    return seg;
+  });
+  if (!segs)
+    return segs.error();
+  std::unordered_map<std::string, std::pair<const seg_row*, uint32_t>> first_seg;
+  for (auto& seg : *segs) {
+    auto [at, inserted] = first_seg.emplace(seg.lv_uuid, std::make_pair(&seg, 1u));
+    if (!inserted)
+      ++at->second.second;
+  }
+  std::vector<vg_report> result;
+  std::unordered_map<std::string, size_t> by_name;
+  for (auto& vg : *vgs) {
+    by_name.emplace(vg.name, result.size());
+    result.push_back(vg_report{vg, {}, {}});
+  }
+  for (auto& pv : *pvs)
+    if (auto i = by_name.find(pv.vg_name); i != by_name.end())
+      result[i->second].pvs.push_back(pv);
+  for (auto& lv : decode_lvs(std::move(*lv_rows))) {
+    if (lv.hidden) // as lvs without -a: internal LVs are not volumes
+      continue;
+    if (auto seg = first_seg.find(lv.uuid); seg != first_seg.end()) {
+      lv.segtype = seg->second.first->segtype;
+      lv.stripes = seg->second.first->stripes;
+      lv.segment_count = seg->second.second;
+    }
+    if (auto i = by_name.find(lv.vg_name); i != by_name.end())
+      result[i->second].lvs.push_back(std::move(lv));
   }
   return result;
 }

@@ -58,6 +58,21 @@ caf::expected<std::vector<pv_info>> parse_pvs(std::string_view json);
 caf::expected<std::vector<vg_info>> parse_vgs(std::string_view json);
 caf::expected<std::vector<lv_info>> parse_lvs(std::string_view json);
 
+/// One volume group with its PVs and visible LVs.
+struct vg_report {
+  vg_info vg;
+  std::vector<pv_info> pvs;
+  std::vector<lv_info> lvs;
+};
+
+/// `lvm fullreport` for one VG (or all with ""): VG, PVs, LVs and segments in
+/// one process, which is what a periodic rescan should cost.
+caf::expected<std::vector<std::string>> fullreport_argv(std::string_view vg_filter = {});
+
+/// Parses fullreport_argv's output (one report element per VG; segment type
+/// and stripes joined from the "seg" list by lv_uuid; hidden LVs dropped).
+caf::expected<std::vector<vg_report>> parse_fullreport(std::string_view json);
+
 // -- validation ----------------------------------------------------------------
 
 /// lvm2's rules for a VG name: 1..127 characters of a-z A-Z 0-9 + _ . -, not

@@ -96,53 +96,36 @@ void run(vg_pointer self, std::vector<std::string> argv,
           [then](caf::error& err) { then(caf::expected<std::string>{std::move(err)}); });
 }
 
-/// Reads vgs, pvs and lvs of this VG (three commands, in sequence) and
-/// replaces the view when all three parse.
+/// Reads the VG, its PVs and LVs with one `lvm fullreport` (one process per
+/// scan) and replaces the view when the report parses.
 void scan(vg_pointer self, std::function<void(caf::error)> then) {
-  auto& name = self->state.vg_name;
-  auto vgs = lvm::report_argv(lvm::report_kind::vgs, name);
-  auto pvs = lvm::report_argv(lvm::report_kind::pvs, name);
-  auto lvs = lvm::report_argv(lvm::report_kind::lvs, name);
-  if (!vgs || !pvs || !lvs) {
-    then(!vgs ? vgs.error() : !pvs ? pvs.error() : lvs.error());
+  auto argv = lvm::fullreport_argv(self->state.vg_name);
+  if (!argv) {
+    then(argv.error());
     return;
   }
-  run(self, *vgs, [self, then, pvs = *pvs, lvs = *lvs](caf::expected<std::string> vg_out) {
-    if (!vg_out)
-      return then(vg_out.error());
-    auto vg = lvm::parse_vgs(*vg_out);
-    if (!vg)
-      return then(vg.error());
-    if (vg->size() != 1)
-      return then(
-        make_error(errc::not_found, "volume group " + self->state.vg_name + " not found by vgs"));
-    run(self, pvs, [self, then, lvs, vg_info = vg->front()](caf::expected<std::string> pv_out) {
-      if (!pv_out)
-        return then(pv_out.error());
-      auto pv = lvm::parse_pvs(*pv_out);
-      if (!pv)
-        return then(pv.error());
-      run(self, lvs,
-          [self, then, vg_info, pv_list = *pv](caf::expected<std::string> lv_out) mutable {
-            if (!lv_out)
-              return then(lv_out.error());
-            auto lv = lvm::parse_lvs(*lv_out);
-            if (!lv)
-              return then(lv.error());
-            auto& view = self->state.view;
-            view.vg = vg_info;
-            view.pvs = std::move(pv_list);
-            view.lvs = std::move(*lv);
-            std::sort(view.lvs.begin(), view.lvs.end(),
-                      [](auto& a, auto& b) { return a.name < b.name; });
-            ++view.generation;
-            view.scanned_at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count();
-            self->state.scanned = true;
-            then(caf::error{});
-          });
-    });
+  run(self, std::move(*argv), [self, then](caf::expected<std::string> out) {
+    if (!out)
+      return then(out.error());
+    auto reports = lvm::parse_fullreport(*out);
+    if (!reports)
+      return then(reports.error());
+    auto& name = self->state.vg_name;
+    auto mine =
+      std::find_if(reports->begin(), reports->end(), [&](auto& r) { return r.vg.name == name; });
+    if (mine == reports->end())
+      return then(make_error(errc::not_found, "volume group " + name + " not found"));
+    auto& view = self->state.view;
+    view.vg = std::move(mine->vg);
+    view.pvs = std::move(mine->pvs);
+    view.lvs = std::move(mine->lvs);
+    std::sort(view.lvs.begin(), view.lvs.end(), [](auto& a, auto& b) { return a.name < b.name; });
+    ++view.generation;
+    view.scanned_at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count();
+    self->state.scanned = true;
+    then(caf::error{});
   });
 }
 

@@ -65,8 +65,103 @@ uint64_t fake_lvm_state::used() const {
 
 size_t fake_lvm_state::changes() const {
   return static_cast<size_t>(std::count_if(commands.begin(), commands.end(), [](auto& argv) {
-    return argv[0] != "lvs" && argv[0] != "vgs" && argv[0] != "pvs";
+    return argv[0] != "lvs" && argv[0] != "vgs" && argv[0] != "pvs" && argv[0] != "lvm";
   }));
+}
+
+std::vector<std::string> fake_lvm_state::vg_rows() const {
+  if (!vg_exists)
+    return {};
+  return {row({{"vg_name", vg},
+               {"vg_uuid", "fakeVG-uuid"},
+               {"vg_size", std::to_string(size())},
+               {"vg_free", std::to_string(free())},
+               {"vg_extent_size", std::to_string(extent)},
+               {"vg_extent_count", std::to_string(size() / extent)},
+               {"vg_free_count", std::to_string(free() / extent)},
+               {"pv_count", std::to_string(pvs.size())},
+               {"lv_count", std::to_string(lvs.size())},
+               {"vg_tags", ""}})};
+}
+
+std::vector<std::string> fake_lvm_state::pv_rows() const {
+  std::vector<std::string> rows;
+  if (!vg_exists)
+    return rows;
+  // Allocation fills PVs in order.
+  auto left = used();
+  for (auto& [name, bytes] : pvs) {
+    auto usable = bytes / extent * extent;
+    auto taken = std::min(left, usable);
+    left -= taken;
+    rows.push_back(row({{"pv_name", name},
+                        {"vg_name", vg},
+                        {"pv_uuid", "fakePV-" + name.substr(name.rfind('/') + 1)},
+                        {"pv_size", std::to_string(usable)},
+                        {"pv_free", std::to_string(usable - taken)},
+                        {"pv_tags", ""}}));
+  }
+  return rows;
+}
+
+std::vector<std::string> fake_lvm_state::lv_rows(bool with_segments) const {
+  std::vector<std::string> rows;
+  for (auto& [name, lv] : lvs) {
+    bool origin_of_snapshot = std::any_of(lvs.begin(), lvs.end(), [&](auto& other) {
+      return other.second.origin == name && other.second.segtype != "thin";
+    });
+    std::string attr = "-wi-a-----";
+    if (lv.segtype == "thin-pool")
+      attr = "twi-a-tz--";
+    else if (lv.segtype == "thin")
+      attr = lv.read_only ? "Vri-a-tz--" : "Vwi-a-tz--";
+    else if (!lv.origin.empty())
+      attr = "sri-a-s---";
+    else if (origin_of_snapshot)
+      attr = "owi-a-s---";
+    bool cow = !lv.origin.empty() && lv.segtype != "thin";
+    bool percent = lv.segtype == "thin-pool" || lv.segtype == "thin" || cow;
+    std::vector<std::pair<std::string, std::string>> fields = {
+      {"lv_name", name},
+      {"vg_name", vg},
+      {"lv_uuid", "fakeLV-" + name},
+      {"lv_size", std::to_string(lv.size_bytes)},
+      {"lv_attr", attr},
+      {"pool_lv", lv.pool},
+      {"origin", lv.origin},
+      {"data_percent", percent ? "0.00" : ""},
+      {"metadata_percent", lv.segtype == "thin-pool" ? "1.00" : ""},
+      {"snap_percent", cow ? "0.00" : ""},
+      {"lv_tags", join_tags(lv.tags)},
+      {"lv_kernel_major", "254"},
+      {"lv_kernel_minor", std::to_string(lv.minor)}};
+    if (with_segments) {
+      fields.emplace_back("segtype", lv.segtype);
+      fields.emplace_back("stripes", std::to_string(lv.stripes));
+    }
+    rows.push_back(row(fields));
+  }
+  return rows;
+}
+
+std::string fake_lvm_state::fullreport() const {
+  // lvm2 prints one element per VG; no VG, no element.
+  if (!vg_exists)
+    return "  {\n      \"report\": [\n      ]\n  }\n";
+  std::vector<std::string> segs;
+  for (auto& [name, lv] : lvs)
+    segs.push_back(row({{"lv_uuid", "fakeLV-" + name},
+                        {"segtype", lv.segtype},
+                        {"stripes", std::to_string(lv.stripes)}}));
+  auto list = [](const std::string& key, const std::vector<std::string>& rows) {
+    std::string out = "\"" + key + "\": [";
+    for (size_t i = 0; i < rows.size(); ++i)
+      out += (i ? ",\n  " : "\n  ") + rows[i];
+    return out + "\n]";
+  };
+  return "{\"report\": [{" + list("vg", vg_rows()) + ",\n" + list("pv", pv_rows()) + ",\n" +
+         list("lv", lv_rows(false)) + ",\n" + list("pvseg", {}) + ",\n" + list("seg", segs) +
+         "}]}\n";
 }
 
 caf::expected<std::string> fake_lvm_state::execute(const std::vector<std::string>& argv) {
@@ -85,75 +180,22 @@ caf::expected<std::string> fake_lvm_state::execute(const std::vector<std::string
     return fail(5, "  Volume group \"" + vg + "\" not found\n  Cannot process volume group " + vg +
                      "\n");
   };
+  if (program == "lvm" && argv.size() > 1 && argv[1] == "fullreport") {
+    if (!vg_exists || argv.back() != vg)
+      return vg_missing();
+    return fullreport();
+  }
   if (program == "vgs") {
     if (!vg_exists)
       return vg_missing();
-    return report("vg", {row({{"vg_name", vg},
-                              {"vg_uuid", "fakeVG-uuid"},
-                              {"vg_size", std::to_string(size())},
-                              {"vg_free", std::to_string(free())},
-                              {"vg_extent_size", std::to_string(extent)},
-                              {"vg_extent_count", std::to_string(size() / extent)},
-                              {"vg_free_count", std::to_string(free() / extent)},
-                              {"pv_count", std::to_string(pvs.size())},
-                              {"lv_count", std::to_string(lvs.size())},
-                              {"vg_tags", ""}})});
+    return report("vg", vg_rows());
   }
-  if (program == "pvs") {
-    std::vector<std::string> rows;
-    if (vg_exists) {
-      // Allocation fills PVs in order.
-      auto left = used();
-      for (auto& [name, bytes] : pvs) {
-        auto usable = bytes / extent * extent;
-        auto taken = std::min(left, usable);
-        left -= taken;
-        rows.push_back(row({{"pv_name", name},
-                            {"vg_name", vg},
-                            {"pv_uuid", "fakePV-" + name.substr(name.rfind('/') + 1)},
-                            {"pv_size", std::to_string(usable)},
-                            {"pv_free", std::to_string(usable - taken)},
-                            {"pv_tags", ""}}));
-      }
-    }
-    return report("pv", rows);
-  }
+  if (program == "pvs")
+    return report("pv", pv_rows());
   if (program == "lvs") {
     if (!vg_exists)
       return vg_missing();
-    std::vector<std::string> rows;
-    for (auto& [name, lv] : lvs) {
-      bool origin_of_snapshot = std::any_of(lvs.begin(), lvs.end(), [&](auto& other) {
-        return other.second.origin == name && other.second.segtype != "thin";
-      });
-      std::string attr = "-wi-a-----";
-      if (lv.segtype == "thin-pool")
-        attr = "twi-a-tz--";
-      else if (lv.segtype == "thin")
-        attr = lv.read_only ? "Vri-a-tz--" : "Vwi-a-tz--";
-      else if (!lv.origin.empty())
-        attr = "sri-a-s---";
-      else if (origin_of_snapshot)
-        attr = "owi-a-s---";
-      bool cow = !lv.origin.empty() && lv.segtype != "thin";
-      rows.push_back(row(
-        {{"lv_name", name},
-         {"vg_name", vg},
-         {"lv_uuid", "fakeLV-" + name},
-         {"lv_size", std::to_string(lv.size_bytes)},
-         {"lv_attr", attr},
-         {"segtype", lv.segtype},
-         {"pool_lv", lv.pool},
-         {"origin", lv.origin},
-         {"data_percent", lv.segtype == "thin-pool" || lv.segtype == "thin" || cow ? "0.00" : ""},
-         {"metadata_percent", lv.segtype == "thin-pool" ? "1.00" : ""},
-         {"snap_percent", cow ? "0.00" : ""},
-         {"stripes", std::to_string(lv.stripes)},
-         {"lv_tags", join_tags(lv.tags)},
-         {"lv_kernel_major", "254"},
-         {"lv_kernel_minor", std::to_string(lv.minor)}}));
-    }
-    return report("lv", rows);
+    return report("lv", lv_rows(true));
   }
   // Changes: the last argument names "vg" or "vg/lv".
   auto target = argv.back();

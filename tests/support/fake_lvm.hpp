@@ -56,6 +56,12 @@ struct fake_lvm_state {
   uint64_t free() const { return size() - used(); }
   /// Commands received that change something (not reports).
   size_t changes() const;
+  std::vector<std::string> vg_rows() const;
+  std::vector<std::string> pv_rows() const;
+  std::vector<std::string> lv_rows(bool with_segments) const;
+  /// `lvm fullreport`: every section of the VG in one document.
+  std::string fullreport() const;
+
   /// Runs one command against the state (what the fake actor does).
   caf::expected<std::string> execute(const std::vector<std::string>& argv);
 };

@@ -1266,3 +1266,120 @@ TEST(lvm_host, an_unknown_vg_is_not_found) {
   ASSERT_TRUE(pv_list) << outcome(pv_list);
   EXPECT_TRUE(pv_list->empty());
 }
+
+// -- fullreport: the whole VG in one process -------------------------------------
+
+TEST(lvm_fullreport, argv_configures_every_section) {
+  auto argv = fullreport_argv("vg0");
+  ASSERT_TRUE(argv);
+  ASSERT_GE(argv->size(), 3u);
+  EXPECT_EQ((*argv)[0], "lvm");
+  EXPECT_EQ((*argv)[1], "fullreport");
+  EXPECT_EQ(argv->back(), "vg0");
+  auto section = [&](const std::string& type) -> std::string {
+    for (size_t i = 0; i + 3 < argv->size(); ++i)
+      if ((*argv)[i] == "--configreport" && (*argv)[i + 1] == type && (*argv)[i + 2] == "-o")
+        return (*argv)[i + 3];
+    return "";
+  };
+  EXPECT_NE(section("vg").find("vg_extent_size"), std::string::npos);
+  EXPECT_NE(section("pv").find("pv_free"), std::string::npos);
+  EXPECT_NE(section("lv").find("lv_tags"), std::string::npos);
+  EXPECT_EQ(section("lv").find("segtype"), std::string::npos) << "segment fields go to seg";
+  EXPECT_EQ(section("seg"), "lv_uuid,segtype,stripes");
+  EXPECT_FALSE(fullreport_argv("bad name"));
+  auto all = fullreport_argv();
+  ASSERT_TRUE(all);
+  EXPECT_EQ(all->back().rfind("pvseg_start", 0), 0u) << "no VG filter";
+}
+
+TEST(lvm_fullreport, parses_two_vgs_joining_segments_and_dropping_hidden_lvs) {
+  // Shaped like lvm2 2.03's output: one report element per VG.
+  auto text = R"({
+  "report": [
+    {
+      "vg": [{"vg_name":"vg0", "vg_uuid":"u0", "vg_size":"1073741824", "vg_free":"805306368", "vg_extent_size":"4194304", "vg_extent_count":"256", "vg_free_count":"192", "pv_count":"1", "lv_count":"3", "vg_tags":""}],
+      "pv": [{"pv_name":"/dev/loop0", "vg_name":"vg0", "pv_uuid":"p0", "pv_size":"1073741824", "pv_free":"805306368", "pv_tags":""}],
+      "lv": [
+        {"lv_name":"local-1", "vg_name":"vg0", "lv_uuid":"l1", "lv_size":"134217728", "lv_attr":"-wi-a-----", "pool_lv":"", "origin":"", "data_percent":"", "metadata_percent":"", "snap_percent":"", "lv_tags":"olocal/owner=standalone,olocal/kind=volume", "lv_kernel_major":"254", "lv_kernel_minor":"0"},
+        {"lv_name":"pool", "vg_name":"vg0", "lv_uuid":"p1", "lv_size":"67108864", "lv_attr":"twi-a-tz--", "pool_lv":"", "origin":"", "data_percent":"3.50", "metadata_percent":"10.00", "snap_percent":"", "lv_tags":"", "lv_kernel_major":"254", "lv_kernel_minor":"3"},
+        {"lv_name":"[pool_tdata]", "vg_name":"vg0", "lv_uuid":"td", "lv_size":"67108864", "lv_attr":"Twi-ao----", "pool_lv":"", "origin":"", "data_percent":"", "metadata_percent":"", "snap_percent":"", "lv_tags":"", "lv_kernel_major":"254", "lv_kernel_minor":"1"},
+        {"lv_name":"thin-1", "vg_name":"vg0", "lv_uuid":"t1", "lv_size":"1073741824", "lv_attr":"Vwi-a-tz--", "pool_lv":"pool", "origin":"", "data_percent":"0.00", "metadata_percent":"", "snap_percent":"", "lv_tags":"", "lv_kernel_major":"254", "lv_kernel_minor":"4"}
+      ],
+      "pvseg": [{"pvseg_start":"0"}],
+      "seg": [
+        {"lv_uuid":"l1", "segtype":"linear", "stripes":"1"},
+        {"lv_uuid":"l1", "segtype":"linear", "stripes":"1"},
+        {"lv_uuid":"p1", "segtype":"thin-pool", "stripes":"1"},
+        {"lv_uuid":"td", "segtype":"linear", "stripes":"1"},
+        {"lv_uuid":"t1", "segtype":"thin", "stripes":"0"}
+      ]
+    },
+    {
+      "vg": [{"vg_name":"vg1", "vg_uuid":"u1", "vg_size":"4194304", "vg_free":"4194304", "vg_extent_size":"4194304", "vg_extent_count":"1", "vg_free_count":"1", "pv_count":"1", "lv_count":"0", "vg_tags":"x"}],
+      "pv": [{"pv_name":"/dev/loop1", "vg_name":"vg1", "pv_uuid":"p9", "pv_size":"4194304", "pv_free":"4194304", "pv_tags":""}],
+      "lv": [],
+      "pvseg": [],
+      "seg": []
+    }
+  ]
+})";
+  auto reports = parse_fullreport(text);
+  ASSERT_TRUE(reports) << render(reports.error());
+  ASSERT_EQ(reports->size(), 2u);
+  auto& vg0 = (*reports)[0];
+  EXPECT_EQ(vg0.vg.name, "vg0");
+  EXPECT_EQ(vg0.vg.free_bytes, 805306368u);
+  ASSERT_EQ(vg0.pvs.size(), 1u);
+  EXPECT_EQ(vg0.pvs[0].name, "/dev/loop0");
+  ASSERT_EQ(vg0.lvs.size(), 3u) << "the hidden [pool_tdata] is not a volume";
+  EXPECT_EQ(vg0.lvs[0].name, "local-1");
+  EXPECT_EQ(vg0.lvs[0].segtype, "linear");
+  EXPECT_EQ(vg0.lvs[0].segment_count, 2u);
+  EXPECT_TRUE(vg0.lvs[0].has_tag("olocal/kind=volume"));
+  EXPECT_TRUE(vg0.lvs[0].active);
+  EXPECT_EQ(vg0.lvs[0].path, "/dev/vg0/local-1");
+  EXPECT_TRUE(vg0.lvs[1].is_thin_pool());
+  EXPECT_DOUBLE_EQ(vg0.lvs[1].data_percent, 3.5);
+  EXPECT_EQ(vg0.lvs[2].segtype, "thin");
+  EXPECT_EQ(vg0.lvs[2].pool_lv, "pool");
+  auto& vg1 = (*reports)[1];
+  EXPECT_EQ(vg1.vg.name, "vg1");
+  EXPECT_EQ(vg1.pvs.size(), 1u);
+  EXPECT_TRUE(vg1.lvs.empty());
+}
+
+TEST(lvm_fullreport, malformed_input_is_a_parse_error) {
+  for (auto text : {"", "{", "[]", R"({"report":{}})", R"({"report":[{"lv":[]}]})",
+                    R"({"report":[{"vg":[{"vg_size":"1"}],"pv":[],"lv":[],"seg":[]}]})",
+                    R"({"report":[{"vg":[],"pv":[],"lv":[],"seg":[{"segtype":"linear"}]}]})"}) {
+    auto r = parse_fullreport(text);
+    ASSERT_FALSE(r) << text;
+    EXPECT_EQ(code_of(r.error()), errc::parse_error) << text;
+  }
+  auto empty = parse_fullreport(R"({"report":[{"vg":[],"pv":[],"lv":[],"seg":[]}]})");
+  ASSERT_TRUE(empty);
+  EXPECT_TRUE(empty->empty());
+}
+
+TEST(lvm_fullreport, no_volume_group_at_all_is_an_empty_list) {
+  auto none = parse_fullreport("  {\n      \"report\": [\n      ]\n  }\n");
+  ASSERT_TRUE(none) << render(none.error());
+  EXPECT_TRUE(none->empty());
+}
+
+TEST(lvm_fullreport, the_real_lvm2_output_of_this_host_parses) {
+  if (::geteuid() != 0)
+    GTEST_SKIP() << "lvm2 reports need root";
+  auto argv = fullreport_argv();
+  ASSERT_TRUE(argv);
+  auto out = run_lvm(*argv, std::chrono::seconds{60});
+  ASSERT_TRUE(out) << render(out.error());
+  auto reports = parse_fullreport(*out);
+  ASSERT_TRUE(reports) << render(reports.error()) << "\n" << *out;
+  for (auto& r : *reports) {
+    EXPECT_FALSE(r.vg.name.empty());
+    for (auto& lv : r.lvs)
+      EXPECT_EQ(lv.vg_name, r.vg.name);
+  }
+}
