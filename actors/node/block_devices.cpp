@@ -1,8 +1,8 @@
 #include "actors/node/block_devices.hpp"
 
+#include "actors/backends/signatures.hpp"
 #include "actors/core/errc.hpp"
 #include "actors/core/json.hpp"
-#include "actors/node/signatures.hpp"
 
 #include <algorithm>
 #include <charconv>

@@ -1,4 +1,4 @@
-#include "actors/node/signatures.hpp"
+#include "actors/backends/signatures.hpp"
 
 #include "actors/backends/process.hpp"
 #include "actors/core/errc.hpp"
