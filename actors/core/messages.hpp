@@ -135,17 +135,22 @@ typename Inspector::result_type inspect(Inspector& f, lvm_command& x) {
 struct create_lv_req {
   std::string name;              ///< LV name = volume id ("local-<uuid>")
   uint64_t size_bytes = 0;       ///< rounded up to the VG's extent size
-  std::string layout = "linear"; ///< linear | striped | thin | snapshot | thin-snapshot
+  std::string layout = "linear"; ///< linear | striped | thin | thin-pool | snapshot | thin-snapshot
   uint32_t stripes = 0;          ///< striped: number of PVs (0 = every PV of the VG)
   std::string pool;              ///< thin: the thin pool
   std::string origin;            ///< snapshot, thin-snapshot: the source LV
-  std::string kind = "volume";   ///< tag: volume | snapshot | clone | ephemeral
+  std::string kind = "volume";   ///< tag: volume | snapshot | clone | ephemeral | pool
+  /// CoW snapshots: grow by this many bytes when their fill reaches
+  /// expand_at_percent (open-local's snapshot-expansion-size and -threshold;
+  /// 0 = the VG actor's defaults). Kept in tags, so they survive restarts.
+  uint64_t expand_bytes = 0;
+  uint32_t expand_at_percent = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, create_lv_req& x) {
   return f(caf::meta::type_name("create_lv_req"), x.name, x.size_bytes, x.layout, x.stripes, x.pool,
-           x.origin, x.kind);
+           x.origin, x.kind, x.expand_bytes, x.expand_at_percent);
 }
 
 /// Remove a logical volume; answers true when removed, false when it was

@@ -9,8 +9,10 @@
 
 #include <caf/all.hpp>
 
+#include <cmath>
 #include <deque>
 #include <functional>
+#include <set>
 
 namespace olocal {
 
@@ -45,6 +47,8 @@ struct vg_state {
   bool scan_queued = false;
   uint64_t commands_run = 0;
   uint64_t changes_done = 0;
+  uint64_t auto_extensions = 0;
+  std::set<std::string> extending; ///< automatic extensions queued or running
   std::string last_error;
   static inline const char* name = "vg";
 };
@@ -129,27 +133,110 @@ void scan(vg_pointer self, std::function<void(caf::error)> then) {
   });
 }
 
+uint64_t round_up(uint64_t bytes, uint64_t extent) {
+  if (extent == 0)
+    return bytes;
+  return (bytes + extent - 1) / extent * extent;
+}
+
+double tag_number(const lvm::lv_info& lv, std::string_view key, double fallback) {
+  auto text = lv_tags::value(lv, key);
+  if (text.empty())
+    return fallback;
+  char* end = nullptr;
+  auto value = std::strtod(text.c_str(), &end);
+  return end && *end == '\0' && value > 0 ? value : fallback;
+}
+
+void queue_scan(vg_pointer self, std::function<void(caf::expected<uint64_t>)> then);
+
+/// Grows full thin pools and CoW snapshots from the VG's free space before
+/// they overflow (an overflowing CoW snapshot becomes invalid; a full pool
+/// stops its volumes). Runs after every scan; each extension is queued like
+/// any other change and followed by a scan.
+size_t plan_extensions(vg_pointer self) {
+  size_t planned = 0;
+  auto& st = self->state;
+  auto extent = std::max<uint64_t>(st.view.vg.extent_size_bytes, 512);
+  auto free = st.view.vg.free_bytes / extent * extent;
+  for (auto& lv : st.view.lvs) {
+    if (!owned_by_us(lv, st.opts) || st.extending.count(lv.name))
+      continue;
+    uint64_t grow = 0;
+    if (lv.is_thin_pool() &&
+        std::max(lv.data_percent, lv.metadata_percent) >= st.opts.thin_extend_at_percent)
+      grow = round_up(static_cast<uint64_t>(static_cast<double>(lv.size_bytes) *
+                                            st.opts.thin_extend_by_percent / 100),
+                      extent);
+    else if (lv.is_cow_snapshot() && !lv.invalid_snapshot &&
+             lv.snap_percent >=
+               tag_number(lv, lv_tags::expand_at, st.opts.snapshot_extend_at_percent))
+      grow =
+        round_up(static_cast<uint64_t>(tag_number(
+                   lv, lv_tags::expand_bytes, static_cast<double>(st.opts.snapshot_extend_bytes))),
+                 extent);
+    if (grow == 0)
+      continue;
+    if (free < extent) {
+      note_error(self,
+                 make_error(errc::resource_exhausted, lv.name + " needs to grow but volume group " +
+                                                        st.vg_name + " has no free space"));
+      continue;
+    }
+    grow = std::min(grow, free);
+    free -= grow;
+    auto target = lv.size_bytes + grow;
+    auto argv = lvm::lvextend(st.vg_name, lv.name, target, false);
+    if (!argv)
+      continue;
+    st.extending.insert(lv.name);
+    ++planned;
+    log::info(who(self), "growing before it fills up",
+              {{"lv", lv.name}, {"bytes", target}, {"by", grow}});
+    enqueue(self, [self, argv = *argv, name = lv.name] {
+      run(self, argv, [self, name](caf::expected<std::string> out) {
+        self->state.extending.erase(name);
+        if (!out)
+          note_error(self, out.error());
+        else
+          ++self->state.auto_extensions;
+        scan(self, [self](caf::error err) {
+          if (err)
+            note_error(self, err);
+          finish(self);
+        });
+      });
+    });
+  }
+  return planned;
+}
+
 /// Queues a scan unless one is already waiting.
-void queue_scan(vg_pointer self, std::function<void(caf::expected<uint64_t>)> then = {}) {
+void queue_scan(vg_pointer self, std::function<void(caf::expected<uint64_t>)> then) {
   if (self->state.scan_queued && !then)
     return;
   self->state.scan_queued = true;
   enqueue(self, [self, then] {
     self->state.scan_queued = false;
     scan(self, [self, then](caf::error err) {
+      size_t planned = 0;
       if (err)
         note_error(self, err);
-      if (then)
+      else
+        planned = plan_extensions(self);
+      if (then && planned > 0) {
+        // Answer once the automatic extensions are done, so that the caller's
+        // next read shows their effect.
+        enqueue(self, [self, then] {
+          then(self->state.view.generation);
+          finish(self);
+        });
+      } else if (then) {
         then(err ? caf::expected<uint64_t>{err} : self->state.view.generation);
+      }
       finish(self);
     });
   });
-}
-
-uint64_t round_up(uint64_t bytes, uint64_t extent) {
-  if (extent == 0)
-    return bytes;
-  return (bytes + extent - 1) / extent * extent;
 }
 
 std::vector<std::string> dependents_of(const vg_view& view, std::string_view name) {
@@ -187,6 +274,10 @@ caf::expected<std::vector<std::string>> create_argv(const vg_state& st, const cr
     std::string{lv_tags::kind} + req.kind, std::string{lv_tags::created} + std::to_string(now)};
   if (!req.origin.empty())
     tags.push_back(std::string{lv_tags::source} + req.origin);
+  if (req.layout == "snapshot" && req.expand_bytes > 0)
+    tags.push_back(std::string{lv_tags::expand_bytes} + std::to_string(req.expand_bytes));
+  if (req.layout == "snapshot" && req.expand_at_percent > 0)
+    tags.push_back(std::string{lv_tags::expand_at} + std::to_string(req.expand_at_percent));
   auto& vg = st.vg_name;
   // LVM allocates whole extents anyway; asking for them keeps the byte count
   // valid for lvm2 (a multiple of 512) whatever size the caller chose.
@@ -199,13 +290,46 @@ caf::expected<std::vector<std::string>> create_argv(const vg_state& st, const cr
   }
   if (req.layout == "thin")
     return lvm::lvcreate_thin(vg, req.pool, req.name, size, tags);
+  if (req.layout == "thin-pool")
+    return lvm::lvcreate_thin_pool(vg, req.name, size, 0, tags);
   if (req.layout == "snapshot")
     return lvm::lvcreate_cow_snapshot(vg, req.origin, req.name, size, tags);
   if (req.layout == "thin-snapshot")
     return lvm::lvcreate_thin_snapshot(vg, req.origin, req.name, tags);
   return make_error(errc::invalid_argument,
                     "layout: unknown value '" + req.layout +
-                      "' (linear, striped, thin, snapshot or thin-snapshot)");
+                      "' (linear, striped, thin, thin-pool, snapshot or thin-snapshot)");
+}
+
+/// Why a new thin volume of `bytes` cannot go into `pool_name` ("" if it can).
+caf::error thin_admission(const vg_state& st, const std::string& pool_name, uint64_t bytes) {
+  auto pool = st.view.find(pool_name);
+  if (!pool)
+    return make_error(errc::not_found, "thin pool " + st.vg_name + "/" + pool_name + " not found");
+  if (!pool->is_thin_pool())
+    return make_error(errc::invalid_argument,
+                      "pool: " + st.vg_name + "/" + pool_name + " is not a thin pool");
+  uint64_t provisioned = 0;
+  for (auto& lv : st.view.lvs)
+    if (lv.pool_lv == pool_name)
+      provisioned += lv.size_bytes;
+  auto limit = static_cast<uint64_t>(
+    std::floor(static_cast<double>(pool->size_bytes) * st.opts.thin_overprovision_ratio));
+  if (provisioned + bytes > limit)
+    return make_error(errc::resource_exhausted,
+                      "thin pool " + st.vg_name + "/" + pool_name + ": " +
+                        std::to_string(provisioned) + " bytes provisioned + " +
+                        std::to_string(bytes) + " requested exceeds " + std::to_string(limit) +
+                        " (over-provisioning ratio " +
+                        std::to_string(st.opts.thin_overprovision_ratio) + " x " +
+                        std::to_string(pool->size_bytes) + " bytes)");
+  auto fill = std::max(pool->data_percent, pool->metadata_percent);
+  if (fill >= st.opts.thin_refuse_at_percent)
+    return make_error(errc::resource_exhausted,
+                      "thin pool " + st.vg_name + "/" + pool_name + " is " + std::to_string(fill) +
+                        "% full (new volumes refused from " +
+                        std::to_string(st.opts.thin_refuse_at_percent) + "%)");
+  return {};
 }
 
 /// Finishes a change: rescans, then answers from the fresh view.
@@ -265,6 +389,7 @@ std::string state_json(const vg_state& st) {
                     ",\"extentBytes\":" + std::to_string(v.vg.extent_size_bytes) +
                     ",\"commandsRun\":" + std::to_string(st.commands_run) +
                     ",\"changesDone\":" + std::to_string(st.changes_done) +
+                    ",\"autoExtensions\":" + std::to_string(st.auto_extensions) +
                     ",\"queued\":" + std::to_string(st.queue.size()) + ",\"pvs\":[";
   for (size_t i = 0; i < v.pvs.size(); ++i)
     out += (i ? "," : "") + std::string{"{\"name\":"} + json_quote(v.pvs[i].name) +
@@ -296,7 +421,7 @@ vg_actor::behavior_type vg_impl(vg_pointer self, std::string vg_name, lvm_runner
   st.vg_name = std::move(vg_name);
   st.runner = std::move(runner);
   st.opts = std::move(opts);
-  queue_scan(self);
+  queue_scan(self, {});
   if (st.opts.rescan_interval.count() > 0)
     self->delayed_send(self, st.opts.rescan_interval, tick_atom::value);
   return {
@@ -312,6 +437,13 @@ vg_actor::behavior_type vg_impl(vg_pointer self, std::string vg_name, lvm_runner
             rp.deliver(*existing);
           return finish(self);
         }
+        if (req.layout == "thin")
+          if (auto err = thin_admission(
+                st, req.pool,
+                round_up(req.size_bytes, std::max<uint64_t>(st.view.vg.extent_size_bytes, 512)))) {
+            rp.deliver(err);
+            return finish(self);
+          }
         auto argv = create_argv(st, req);
         if (!argv) {
           rp.deliver(argv.error());
@@ -486,7 +618,7 @@ vg_actor::behavior_type vg_impl(vg_pointer self, std::string vg_name, lvm_runner
       return rp;
     },
     [self](tick_atom) {
-      queue_scan(self);
+      queue_scan(self, {});
       self->delayed_send(self, self->state.opts.rescan_interval, tick_atom::value);
     },
     [self](inspect_atom) {

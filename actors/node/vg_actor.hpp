@@ -17,6 +17,8 @@ inline constexpr std::string_view id = "olocal/id=";
 inline constexpr std::string_view kind = "olocal/kind=";
 inline constexpr std::string_view created = "olocal/created=";
 inline constexpr std::string_view source = "olocal/source=";
+inline constexpr std::string_view expand_bytes = "olocal/expand-bytes=";
+inline constexpr std::string_view expand_at = "olocal/expand-at=";
 
 /// The value of the tag with `key` (one of the prefixes above), "" if absent.
 std::string value(const lvm::lv_info& lv, std::string_view key);
@@ -30,6 +32,22 @@ struct vg_options {
   std::vector<std::string> legacy_prefixes = {"local", "csi-"};
   std::chrono::milliseconds rescan_interval{60'000};
   std::chrono::milliseconds command_timeout{60'000};
+
+  /// Thin pools: the virtual size of a pool's thin volumes may reach this
+  /// multiple of the pool's size; a new thin volume beyond it is refused.
+  double thin_overprovision_ratio = 2.0;
+  /// A pool whose data fill reaches this percentage refuses new volumes
+  /// unless it can be extended first.
+  double thin_refuse_at_percent = 95;
+  /// A pool whose data (or metadata) fill reaches this percentage is grown
+  /// from the VG's free space by thin_extend_by_percent of its size.
+  double thin_extend_at_percent = 80;
+  double thin_extend_by_percent = 20;
+  /// CoW snapshots without their own settings in tags: grow by
+  /// snapshot_extend_bytes when their fill reaches snapshot_extend_at_percent
+  /// (open-local's VolumeSnapshotClass defaults: 1Gi at 50%).
+  uint64_t snapshot_extend_bytes = 1ull << 30;
+  double snapshot_extend_at_percent = 50;
 };
 
 /// True if `lv` is managed by us under `opts` (owner tag or legacy name).

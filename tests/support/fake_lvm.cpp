@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
 
 namespace olocal::test {
 
@@ -121,6 +122,11 @@ std::vector<std::string> fake_lvm_state::lv_rows(bool with_segments) const {
       attr = "owi-a-s---";
     bool cow = !lv.origin.empty() && lv.segtype != "thin";
     bool percent = lv.segtype == "thin-pool" || lv.segtype == "thin" || cow;
+    char fill[32];
+    std::snprintf(fill, sizeof(fill), "%.2f",
+                  lv.size_bytes ? 100.0 * static_cast<double>(lv.used_bytes) /
+                                    static_cast<double>(lv.size_bytes)
+                                : 0.0);
     std::vector<std::pair<std::string, std::string>> fields = {
       {"lv_name", name},
       {"vg_name", vg},
@@ -129,9 +135,9 @@ std::vector<std::string> fake_lvm_state::lv_rows(bool with_segments) const {
       {"lv_attr", attr},
       {"pool_lv", lv.pool},
       {"origin", lv.origin},
-      {"data_percent", percent ? "0.00" : ""},
+      {"data_percent", percent ? fill : ""},
       {"metadata_percent", lv.segtype == "thin-pool" ? "1.00" : ""},
-      {"snap_percent", cow ? "0.00" : ""},
+      {"snap_percent", cow ? fill : ""},
       {"lv_tags", join_tags(lv.tags)},
       {"lv_kernel_major", "254"},
       {"lv_kernel_minor", std::to_string(lv.minor)}};

@@ -29,6 +29,7 @@ struct fake_lv {
   uint32_t stripes = 1;
   bool read_only = false;
   uint32_t minor = 0;
+  uint64_t used_bytes = 0; ///< pools, thin volumes, CoW snapshots: what is written
 };
 
 struct fake_failure {

@@ -194,6 +194,7 @@ TEST_F(vg_actor_test, origin_with_snapshots_cannot_be_deleted) {
 TEST_F(vg_actor_test, thin_pool_volumes_and_snapshots) {
   lvm->lvs["pool"] = test::fake_lv{256 * mib, "thin-pool"};
   lvm->lvs["pool"].tags = {"olocal/owner=standalone", "olocal/kind=pool"};
+  opts.thin_overprovision_ratio = 10;
   start();
   create_lv_req thin{"local-t", 1 * gib, "thin", 0, "pool", "", "volume"};
   auto t = request<lvm::lv_info>(vg, thin);
@@ -351,4 +352,84 @@ TEST_F(vg_actor_test, volumes_of_others_are_never_changed) {
   ASSERT_FALSE(del);
   EXPECT_EQ(code_of(del.error()), errc::permission_denied);
   EXPECT_EQ(lvm->changes(), changes);
+}
+
+TEST_F(vg_actor_test, thin_volumes_respect_the_overprovisioning_ratio_and_pool_fill) {
+  opts.thin_extend_at_percent = 99.5; // keep automatic growth out of this test
+  start();
+  create_lv_req pool{"pool", 100 * mib, "thin-pool", 0, "", "", "pool"};
+  auto p = request<lvm::lv_info>(vg, pool);
+  ASSERT_TRUE(p) << render(p.error());
+  EXPECT_TRUE(p->is_thin_pool());
+  EXPECT_EQ(p->size_bytes, 100 * mib);
+  // Ratio 2: up to 200 MiB of thin volumes in a 100 MiB pool.
+  create_lv_req a{"local-a", 120 * mib, "thin", 0, "pool", "", "volume"};
+  ASSERT_TRUE(request<lvm::lv_info>(vg, a));
+  create_lv_req b{"local-b", 80 * mib, "thin", 0, "pool", "", "volume"};
+  ASSERT_TRUE(request<lvm::lv_info>(vg, b));
+  create_lv_req c{"local-c", 4 * mib, "thin", 0, "pool", "", "volume"};
+  auto refused = request<lvm::lv_info>(vg, c);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(code_of(refused.error()), errc::resource_exhausted);
+  EXPECT_NE(render(refused.error()).find("over-provisioning ratio"), std::string::npos)
+    << render(refused.error());
+  EXPECT_EQ(lvm->lvs.count("local-c"), 0u) << "refused before any command";
+
+  // A pool that is nearly full refuses new volumes even within the ratio.
+  ASSERT_TRUE(request<bool>(vg, delete_lv_req{"local-b"}));
+  lvm->lvs["pool"].used_bytes = 97 * mib;
+  request<uint64_t>(vg, rescan_atom::value);
+  auto full = request<lvm::lv_info>(vg, c);
+  ASSERT_FALSE(full);
+  EXPECT_EQ(code_of(full.error()), errc::resource_exhausted);
+  auto layout = create("local-x", 4 * mib, "thin");
+  ASSERT_FALSE(layout) << "a thin volume needs a pool";
+  EXPECT_EQ(code_of(layout.error()), errc::not_found);
+}
+
+TEST_F(vg_actor_test, full_thin_pools_grow_from_free_space) {
+  lvm->lvs["pool"] = test::fake_lv{100 * mib, "thin-pool"};
+  lvm->lvs["pool"].tags = {"olocal/owner=standalone", "olocal/kind=pool"};
+  lvm->lvs["pool"].used_bytes = 85 * mib; // above the 80 % default
+  start();
+  // The first scan saw the fill and queued the extension, which ran.
+  EXPECT_EQ(lvm->lvs["pool"].size_bytes, 120 * mib) << "grown by 20 %";
+  auto v = view();
+  auto pool = v.find("pool");
+  ASSERT_NE(pool, nullptr);
+  EXPECT_LT(pool->data_percent, 80);
+  auto report = request<actor_report>(vg, inspect_atom::value);
+  EXPECT_NE(report->state_json.find("\"autoExtensions\":1"), std::string::npos);
+  // No second extension while below the threshold.
+  advance(60s);
+  EXPECT_EQ(lvm->lvs["pool"].size_bytes, 120 * mib);
+}
+
+TEST_F(vg_actor_test, cow_snapshots_grow_before_they_overflow) {
+  start();
+  ASSERT_TRUE(create("local-1", 64 * mib));
+  create_lv_req snap{"snap-1", 8 * mib, "snapshot", 0, "", "local-1", "snapshot"};
+  snap.expand_bytes = 16 * mib;
+  snap.expand_at_percent = 60;
+  auto s = request<lvm::lv_info>(vg, snap);
+  ASSERT_TRUE(s) << render(s.error());
+  EXPECT_EQ(lv_tags::value(*s, lv_tags::expand_bytes), std::to_string(16 * mib));
+  lvm->lvs["snap-1"].used_bytes = 4 * mib; // 50 %: below its own 60 %
+  advance(60s);
+  EXPECT_EQ(lvm->lvs["snap-1"].size_bytes, 8 * mib);
+  lvm->lvs["snap-1"].used_bytes = 5 * mib; // 62.5 %
+  advance(60s);
+  EXPECT_EQ(lvm->lvs["snap-1"].size_bytes, 24 * mib) << "grown by its own expansion size";
+}
+
+TEST_F(vg_actor_test, growth_without_free_space_is_reported) {
+  lvm->pvs = {{"/dev/loop0", 128 * mib}};
+  lvm->lvs["pool"] = test::fake_lv{128 * mib, "thin-pool"};
+  lvm->lvs["pool"].tags = {"olocal/owner=standalone"};
+  lvm->lvs["pool"].used_bytes = 120 * mib;
+  start();
+  EXPECT_EQ(lvm->lvs["pool"].size_bytes, 128 * mib);
+  auto report = request<actor_report>(vg, inspect_atom::value);
+  ASSERT_TRUE(report);
+  EXPECT_NE(report->last_error.find("has no free space"), std::string::npos) << report->last_error;
 }

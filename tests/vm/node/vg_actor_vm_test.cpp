@@ -97,7 +97,8 @@ TEST_F(vg_actor_vm, lifecycle_on_real_lvm_and_rebuild_after_restart) {
   loop_vg disk{"olocal_vmt", 512 * mib};
   runtime rt{runtime_options{2}};
   vg_options opts;
-  opts.rescan_interval = 0ms; // no timer: every scan here is caused by the test
+  opts.rescan_interval = 0ms;          // no timer: every scan here is caused by the test
+  opts.thin_overprovision_ratio = 10;  // 1 GiB of thin volume in a 128 MiB pool
   auto vg = spawn_vg_actor(rt.system(), disk.vg, spawn_lvm_runner(rt.system()), opts);
 
   auto view = ask<vg_view>(rt, vg, get_atom::value);
@@ -196,6 +197,65 @@ TEST_F(vg_actor_vm, lifecycle_on_real_lvm_and_rebuild_after_restart) {
   ASSERT_TRUE(absent);
   EXPECT_FALSE(*absent);
   EXPECT_FALSE(fs::exists("/dev/" + disk.vg + "/local-a"));
+  caf::anon_send_exit(vg, caf::exit_reason::user_shutdown);
+  vg = nullptr;
+  rt.shutdown();
+}
+
+TEST_F(vg_actor_vm, thin_pool_policy_and_automatic_growth_on_real_lvm) {
+  loop_vg disk{"olocal_vmpol", 512 * mib};
+  runtime rt{runtime_options{2}};
+  vg_options opts;
+  opts.rescan_interval = 0ms;
+  auto vg = spawn_vg_actor(rt.system(), disk.vg, spawn_lvm_runner(rt.system()), opts);
+
+  create_lv_req pool{"pool", 64 * mib, "thin-pool", 0, "", "", "pool"};
+  auto p = ask<lvm::lv_info>(rt, vg, pool);
+  ASSERT_TRUE(p) << render(p.error());
+  ASSERT_TRUE(p->is_thin_pool());
+  // Over-provisioning ratio 2: 100 MiB fits in a 64 MiB pool, 140 MiB does not.
+  create_lv_req thin{"local-t", 100 * mib, "thin", 0, "pool", "", "volume"};
+  auto t = ask<lvm::lv_info>(rt, vg, thin);
+  ASSERT_TRUE(t) << render(t.error());
+  create_lv_req more{"local-u", 40 * mib, "thin", 0, "pool", "", "volume"};
+  auto refused = ask<lvm::lv_info>(rt, vg, more);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(code_of(refused.error()), errc::resource_exhausted) << render(refused.error());
+
+  // Fill the pool past 80 %: the next scan grows it from the VG's free space.
+  run_ok(
+    {"dd", "if=/dev/urandom", "of=" + t->path, "bs=1M", "count=56", "oflag=direct", "status=none"});
+  ASSERT_TRUE(ask<uint64_t>(rt, vg, rescan_atom::value));
+  auto after = ask<vg_view>(rt, vg, get_atom::value); // queued behind the extension
+  ASSERT_TRUE(after);
+  auto grown_pool = after->find("pool");
+  ASSERT_NE(grown_pool, nullptr);
+  EXPECT_GT(grown_pool->size_bytes, 64 * mib) << "pool grew automatically";
+  EXPECT_LT(grown_pool->data_percent, 80) << grown_pool->data_percent;
+
+  // A CoW snapshot with its own expansion settings grows before it overflows.
+  auto origin = ask<lvm::lv_info>(rt, vg, create_lv_req{"local-o", 64 * mib});
+  ASSERT_TRUE(origin) << render(origin.error());
+  create_lv_req snap{"snap-o", 8 * mib, "snapshot", 0, "", "local-o", "snapshot"};
+  snap.expand_bytes = 16 * mib;
+  snap.expand_at_percent = 50;
+  auto s = ask<lvm::lv_info>(rt, vg, snap);
+  ASSERT_TRUE(s) << render(s.error());
+  run_ok({"dd", "if=/dev/urandom", "of=" + origin->path, "bs=1M", "count=6", "oflag=direct",
+          "status=none"});
+  ASSERT_TRUE(ask<uint64_t>(rt, vg, rescan_atom::value));
+  auto later = ask<vg_view>(rt, vg, get_atom::value);
+  ASSERT_TRUE(later);
+  auto grown_snap = later->find("snap-o");
+  ASSERT_NE(grown_snap, nullptr);
+  EXPECT_EQ(grown_snap->size_bytes, 24 * mib)
+    << "8 MiB + its 16 MiB expansion; snap_percent " << grown_snap->snap_percent
+    << ", data_percent " << grown_snap->data_percent << ", attr " << grown_snap->attr
+    << ", segtype " << grown_snap->segtype;
+  EXPECT_FALSE(grown_snap->invalid_snapshot);
+
+  for (auto name : {"snap-o", "local-o", "local-t", "pool"})
+    EXPECT_TRUE(ask<bool>(rt, vg, delete_lv_req{name})) << name;
   caf::anon_send_exit(vg, caf::exit_reason::user_shutdown);
   vg = nullptr;
   rt.shutdown();
