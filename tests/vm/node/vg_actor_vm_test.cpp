@@ -97,8 +97,8 @@ TEST_F(vg_actor_vm, lifecycle_on_real_lvm_and_rebuild_after_restart) {
   loop_vg disk{"olocal_vmt", 512 * mib};
   runtime rt{runtime_options{2}};
   vg_options opts;
-  opts.rescan_interval = 0ms;          // no timer: every scan here is caused by the test
-  opts.thin_overprovision_ratio = 10;  // 1 GiB of thin volume in a 128 MiB pool
+  opts.rescan_interval = 0ms;         // no timer: every scan here is caused by the test
+  opts.thin_overprovision_ratio = 10; // 1 GiB of thin volume in a 128 MiB pool
   auto vg = spawn_vg_actor(rt.system(), disk.vg, spawn_lvm_runner(rt.system()), opts);
 
   auto view = ask<vg_view>(rt, vg, get_atom::value);
