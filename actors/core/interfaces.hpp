@@ -33,10 +33,12 @@ using disk_actor = caf::typed_actor<caf::replies_to<get_atom>::with<block_device
 
 namespace olocal {
 
-/// Runs LVM commands, one at a time, off the scheduler threads (a detached
-/// actor in production, a fake in unit tests). Answers stdout; failures are
-/// errors classified from lvm2's exit code and stderr.
-using lvm_runner_actor = caf::typed_actor<caf::replies_to<lvm_command>::with<std::string>>;
+/// Runs the blocking work of one volume group, one job at a time, off the
+/// scheduler threads (a detached actor in production, a fake in unit tests):
+/// LVM commands (answers stdout; failures are errors classified from lvm2's
+/// exit code and stderr) and secure wipes (answers the method used).
+using lvm_runner_actor = caf::typed_actor<caf::replies_to<lvm_command>::with<std::string>,
+                                          caf::replies_to<wipe_command>::with<std::string>>;
 
 /// One volume group: the only place that changes it. Changes run one at a
 /// time in arrival order; reads answer from the cached view.

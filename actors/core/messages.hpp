@@ -154,14 +154,31 @@ typename Inspector::result_type inspect(Inspector& f, create_lv_req& x) {
 }
 
 /// Remove a logical volume; answers true when removed, false when it was
-/// already gone. Refused while it has snapshots or thin volumes.
+/// already gone. Refused while it has snapshots or thin volumes. With `wipe`
+/// (the default) a thick volume's blocks are zeroed before they return to the
+/// VG, so the next volume never reads a previous tenant's data.
 struct delete_lv_req {
   std::string name;
+  bool wipe = true;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, delete_lv_req& x) {
-  return f(caf::meta::type_name("delete_lv_req"), x.name);
+  return f(caf::meta::type_name("delete_lv_req"), x.name, x.wipe);
+}
+
+/// Zero a block device before its space is released (secure wipe): BLKZEROOUT
+/// or a zeroing discard where the device guarantees zeroes, else zero-fill.
+struct wipe_command {
+  std::string device; ///< "/dev/vg/lv"
+  uint64_t bytes = 0;
+  std::string sysfs_dir; ///< "/sys/block/dm-N": what the device offers
+  int64_t timeout_ms = 3'600'000;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, wipe_command& x) {
+  return f(caf::meta::type_name("wipe_command"), x.device, x.bytes, x.sysfs_dir, x.timeout_ms);
 }
 
 /// Grow a logical volume to `size_bytes` (never shrinks; same size answers

@@ -1,5 +1,6 @@
 #include "actors/node/lvm_runner.hpp"
 
+#include "actors/backends/data_mover.hpp"
 #include "actors/backends/lvm.hpp"
 
 #include <caf/all.hpp>
@@ -14,6 +15,16 @@ lvm_runner_actor spawn_lvm_runner(caf::actor_system& sys) {
         if (!out)
           return std::move(out.error());
         return std::move(*out);
+      },
+      [](wipe_command& cmd) -> caf::result<std::string> {
+        mover_options opts;
+        auto deadline =
+          std::chrono::steady_clock::now() + std::chrono::milliseconds{cmd.timeout_ms};
+        opts.cancelled = [deadline] { return std::chrono::steady_clock::now() > deadline; };
+        auto method = secure_wipe(cmd.device, cmd.bytes, cmd.sysfs_dir, opts);
+        if (!method)
+          return std::move(method.error());
+        return std::move(*method);
       },
     };
   });

@@ -48,6 +48,7 @@ struct vg_state {
   uint64_t commands_run = 0;
   uint64_t changes_done = 0;
   uint64_t auto_extensions = 0;
+  uint64_t wipes = 0;
   std::set<std::string> extending; ///< automatic extensions queued or running
   std::string last_error;
   static inline const char* name = "vg";
@@ -390,6 +391,7 @@ std::string state_json(const vg_state& st) {
                     ",\"commandsRun\":" + std::to_string(st.commands_run) +
                     ",\"changesDone\":" + std::to_string(st.changes_done) +
                     ",\"autoExtensions\":" + std::to_string(st.auto_extensions) +
+                    ",\"wipes\":" + std::to_string(st.wipes) +
                     ",\"queued\":" + std::to_string(st.queue.size()) + ",\"pvs\":[";
   for (size_t i = 0; i < v.pvs.size(); ++i)
     out += (i ? "," : "") + std::string{"{\"name\":"} + json_quote(v.pvs[i].name) +
@@ -494,15 +496,41 @@ vg_actor::behavior_type vg_impl(vg_pointer self, std::string vg_name, lvm_runner
           rp.deliver(argv.error());
           return finish(self);
         }
-        log::info(who(self), "removing logical volume", {{"lv", req.name}});
-        run(self, std::move(*argv), [self, rp](caf::expected<std::string> out) mutable {
-          if (!out) {
-            note_error(self, out.error());
-            rp.deliver(out.error());
-            return finish(self);
-          }
-          after_change<bool>(self, rp, [](const vg_view&) { return caf::expected<bool>{true}; });
-        });
+        auto remove = [self, rp, argv = std::move(*argv), name = req.name]() mutable {
+          log::info(who(self), "removing logical volume", {{"lv", name}});
+          run(self, std::move(argv), [self, rp](caf::expected<std::string> out) mutable {
+            if (!out) {
+              note_error(self, out.error());
+              rp.deliver(out.error());
+              return finish(self);
+            }
+            after_change<bool>(self, rp, [](const vg_view&) { return caf::expected<bool>{true}; });
+          });
+        };
+        // Thin volumes need no wipe: the pool zeroes blocks before reuse (-Z y).
+        // CoW snapshots hold only copies of their origin's blocks.
+        if (!req.wipe || existing->is_thin_volume() || existing->is_cow_snapshot() ||
+            existing->is_thin_pool())
+          return remove();
+        wipe_command cmd{existing->path, existing->size_bytes,
+                         "/sys/block/dm-" + std::to_string(existing->kernel_minor)};
+        log::info(who(self), "wiping before release", {{"lv", req.name}, {"bytes", cmd.bytes}});
+        ++st.commands_run;
+        self->request(st.runner, std::chrono::milliseconds{cmd.timeout_ms + 5'000}, cmd)
+          .then(
+            [self, remove, name = req.name](std::string& method) mutable {
+              ++self->state.wipes;
+              log::info(who(self), "wiped", {{"lv", name}, {"method", method}});
+              remove();
+            },
+            [self, rp](caf::error& err) mutable {
+              // The data stays where it was: better a failed delete than
+              // space handed out with someone else's data in it.
+              note_error(self, err);
+              rp.deliver(
+                make_error(code_of(err), "secure wipe failed, volume kept: " + render(err)));
+              finish(self);
+            });
       });
       return rp;
     },

@@ -307,6 +307,16 @@ caf::expected<std::string> fake_lvm_state::execute(const std::vector<std::string
 fake_lvm_actor spawn_fake_lvm(caf::actor_system& sys, std::shared_ptr<fake_lvm_state> state) {
   return sys.spawn([state](fake_lvm_actor::pointer self) -> fake_lvm_actor::behavior_type {
     return {
+      [state](wipe_command& cmd) -> caf::result<std::string> {
+        state->wipes.push_back(cmd);
+        if (state->fail_wipes)
+          return make_error(errc::io_error, "cannot write " + cmd.device + ": Input/output error");
+        // Zero what the volume "held" in the fake: its written bytes.
+        for (auto& [name, lv] : state->lvs)
+          if ("/dev/" + state->vg + "/" + name == cmd.device)
+            lv.used_bytes = 0;
+        return std::string{"zero_fill:fake"};
+      },
       [state](release_atom) {
         if (state->held.empty())
           return;

@@ -46,6 +46,8 @@ struct fake_lvm_state {
   bool vg_exists = true;
 
   std::vector<std::vector<std::string>> commands; ///< every argv received, in order
+  std::vector<wipe_command> wipes;                ///< every wipe received, in order
+  bool fail_wipes = false;                        ///< answer wipes with io_error
   std::deque<fake_failure> failures;              ///< injected, consumed in order
   /// When true, answers wait until release() (to observe what is in flight).
   bool hold = false;
@@ -72,7 +74,8 @@ using release_atom = caf::atom_constant<caf::atom("frelease")>;
 /// The fake runner: the runner interface plus release_atom, which answers
 /// the oldest held command (promises are delivered by their own actor).
 using fake_lvm_actor =
-  caf::typed_actor<caf::replies_to<lvm_command>::with<std::string>, caf::reacts_to<release_atom>>;
+  caf::typed_actor<caf::replies_to<lvm_command>::with<std::string>,
+                   caf::replies_to<wipe_command>::with<std::string>, caf::reacts_to<release_atom>>;
 
 /// Spawns an event-based runner on `state` (deterministic under the test
 /// coordinator, unlike the real detached runner). Converts to lvm_runner_actor.

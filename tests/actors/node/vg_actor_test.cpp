@@ -433,3 +433,30 @@ TEST_F(vg_actor_test, growth_without_free_space_is_reported) {
   ASSERT_TRUE(report);
   EXPECT_NE(report->last_error.find("has no free space"), std::string::npos) << report->last_error;
 }
+
+TEST_F(vg_actor_test, deleting_a_thick_volume_wipes_it_first) {
+  start();
+  ASSERT_TRUE(create("local-1", 8 * mib));
+  ASSERT_TRUE(*request<bool>(vg, delete_lv_req{"local-1"}));
+  ASSERT_EQ(lvm->wipes.size(), 1u);
+  EXPECT_EQ(lvm->wipes[0].device, "/dev/vg0/local-1");
+  EXPECT_EQ(lvm->wipes[0].bytes, 8 * mib);
+  EXPECT_EQ(lvm->wipes[0].sysfs_dir.rfind("/sys/block/dm-", 0), 0u);
+  // Opt-out (StorageClass wipe policy) and thin volumes skip the wipe.
+  ASSERT_TRUE(create("local-2", 8 * mib));
+  ASSERT_TRUE(*request<bool>(vg, delete_lv_req{"local-2", false}));
+  EXPECT_EQ(lvm->wipes.size(), 1u);
+}
+
+TEST_F(vg_actor_test, a_failed_wipe_keeps_the_volume) {
+  start();
+  ASSERT_TRUE(create("local-1", 8 * mib));
+  lvm->fail_wipes = true;
+  auto refused = request<bool>(vg, delete_lv_req{"local-1"});
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(code_of(refused.error()), errc::io_error);
+  EXPECT_NE(render(refused.error()).find("volume kept"), std::string::npos);
+  EXPECT_TRUE(lvm->lvs.count("local-1")) << "no lvremove after a failed wipe";
+  lvm->fail_wipes = false;
+  EXPECT_TRUE(*request<bool>(vg, delete_lv_req{"local-1"})) << "a retry succeeds";
+}

@@ -260,3 +260,57 @@ TEST_F(vg_actor_vm, thin_pool_policy_and_automatic_growth_on_real_lvm) {
   vg = nullptr;
   rt.shutdown();
 }
+
+namespace {
+
+/// Bytes of `device` that are not zero (reads the whole device).
+uint64_t nonzero_bytes(const std::string& device) {
+  std::ifstream in{device, std::ios::binary};
+  std::vector<char> buf(1 << 20);
+  uint64_t count = 0;
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    for (std::streamsize i = 0; i < in.gcount(); ++i)
+      count += buf[static_cast<size_t>(i)] != 0;
+  }
+  return count;
+}
+
+} // namespace
+
+TEST_F(vg_actor_vm, released_space_reads_as_zeroes) {
+  loop_vg disk{"olocal_vmwipe", 256 * mib};
+  runtime rt{runtime_options{2}};
+  vg_options opts;
+  opts.rescan_interval = 0ms;
+  auto vg = spawn_vg_actor(rt.system(), disk.vg, spawn_lvm_runner(rt.system()), opts);
+  auto fill = [&](const std::string& name) {
+    auto lv = ask<lvm::lv_info>(rt, vg, create_lv_req{name, 32 * mib});
+    EXPECT_TRUE(lv) << render(lv.error());
+    run_ok({"dd", "if=/dev/urandom", "of=" + lv->path, "bs=1M", "count=32", "oflag=direct",
+            "status=none"});
+    EXPECT_GT(nonzero_bytes(lv->path), 30 * mib);
+    return *lv;
+  };
+
+  // Without the wipe, the next volume on the same extents sees old data:
+  // lvcreate zeroes only the first 4 KiB. This is what the wipe prevents.
+  fill("local-w");
+  ASSERT_TRUE(ask<bool>(rt, vg, delete_lv_req{"local-w", false}));
+  auto reused = ask<lvm::lv_info>(rt, vg, create_lv_req{"local-w2", 32 * mib});
+  ASSERT_TRUE(reused);
+  EXPECT_GT(nonzero_bytes(reused->path), 30 * mib) << "old data visible without a wipe";
+  ASSERT_TRUE(ask<bool>(rt, vg, delete_lv_req{"local-w2", false}));
+
+  // With the default wipe the same extents come back as zeroes.
+  fill("local-x");
+  auto removed = ask<bool>(rt, vg, delete_lv_req{"local-x"});
+  ASSERT_TRUE(removed) << render(removed.error());
+  auto fresh = ask<lvm::lv_info>(rt, vg, create_lv_req{"local-x2", 32 * mib});
+  ASSERT_TRUE(fresh);
+  EXPECT_EQ(nonzero_bytes(fresh->path), 0u) << "released space reads as zeroes";
+  ASSERT_TRUE(ask<bool>(rt, vg, delete_lv_req{"local-x2"}));
+  caf::anon_send_exit(vg, caf::exit_reason::user_shutdown);
+  vg = nullptr;
+  rt.shutdown();
+}
