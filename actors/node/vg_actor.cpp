@@ -423,6 +423,8 @@ vg_actor::behavior_type vg_impl(vg_pointer self, std::string vg_name, lvm_runner
   st.vg_name = std::move(vg_name);
   st.runner = std::move(runner);
   st.opts = std::move(opts);
+  // The runner lives and dies with its group.
+  self->link_to(st.runner);
   queue_scan(self, {});
   if (st.opts.rescan_interval.count() > 0)
     self->delayed_send(self, st.opts.rescan_interval, tick_atom::value);

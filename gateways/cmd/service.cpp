@@ -6,6 +6,8 @@
 #include "actors/core/runtime.hpp"
 #include "actors/node/block_devices.hpp"
 #include "actors/node/disk_actor.hpp"
+#include "actors/node/lvm_runner.hpp"
+#include "actors/node/vg_actor.hpp"
 #include "gateways/admin/observability.hpp"
 #include "gateways/cmd/version.hpp"
 #include "gateways/metrics/metrics.hpp"
@@ -38,6 +40,11 @@ void service_options::declare(option_set& set) {
   set.add("drain-timeout", drain_timeout, "how long a stop waits for in-flight work");
   set.add("sysfs", sysfs, "where sysfs is mounted (a container may mount the host's elsewhere)");
   set.add("port-file", port_file, "write the bound HTTP port to this file once serving");
+  set.add_list("vg", volume_groups,
+               "a volume group this node manages (repeatable); its LVs tagged as ours are "
+               "rebuilt from LVM at start");
+  set.add("rescan-interval", rescan_interval,
+          "how often each volume group is rescanned (one lvm process per scan)");
 }
 
 caf::error apply_logging(const service_options& opts) {
@@ -112,6 +119,18 @@ caf::expected<std::unique_ptr<service>> service::start(const service_options& op
     m.block_devices.Add({{"kind", kind}}).Set(n);
   log::info("service", "block devices discovered",
             {{"count", devices.size()}, {"sysfs", opts.sysfs}});
+
+  // One actor per managed volume group, each with its own runner: groups
+  // work in parallel, changes within a group are serialized. Each actor
+  // rebuilds its view from LVM at start (the tags are the database).
+  for (auto& vg_name : opts.volume_groups) {
+    vg_options vopts;
+    vopts.rescan_interval = opts.rescan_interval;
+    auto runner = spawn_lvm_runner(p->rt->system());
+    auto vg = spawn_vg_actor(p->rt->system(), vg_name, runner, vopts);
+    if (auto id = p->rt->adopt(caf::actor_cast<caf::actor>(vg), "vg/" + vg_name, "vg"); !id)
+      return std::move(id.error());
+  }
 
   observability_options hopts;
   hopts.address = opts.http_address;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace olocal {
 
@@ -22,7 +23,9 @@ struct service_options {
   std::string admin_token_file;
   std::chrono::milliseconds drain_timeout{30'000};
   std::string sysfs = "/sys";
-  std::string port_file; ///< where to write the bound HTTP port ("" = nowhere)
+  std::string port_file;                  ///< where to write the bound HTTP port ("" = nowhere)
+  std::vector<std::string> volume_groups; ///< VGs this node manages (one VG actor each)
+  std::chrono::milliseconds rescan_interval{60'000}; ///< VG rescan period
 
   /// Declares the options above in `set` (one place for all sub-commands).
   void declare(option_set& set);

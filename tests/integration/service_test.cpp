@@ -174,3 +174,31 @@ TEST_F(service_test, bad_options_fail_start_with_a_clear_error) {
   EXPECT_EQ(code_of(svc.error()), errc::io_error);
   EXPECT_NE(render(svc.error()).find("203.0.113.7"), std::string::npos) << render(svc.error());
 }
+
+TEST_F(service_test, managed_volume_groups_get_an_actor_each_that_reports_its_state) {
+  auto opts = test_options(sysfs);
+  opts.volume_groups = {"olocal_absent_vg"};
+  auto svc = service::start(opts);
+  ASSERT_TRUE(svc) << render(svc.error());
+  auto port = (*svc)->http_port();
+  // The group does not exist on this host: the actor says so instead of
+  // pretending an empty group.
+  std::string summary, last_error;
+  for (int i = 0; i < 200 && last_error.empty(); ++i) {
+    auto list = test::http_get(port, "/admin/actors");
+    ASSERT_EQ(list.status, 200);
+    auto doc = boost::json::parse(list.body);
+    for (auto& a : doc.as_object().at("actors").as_array()) {
+      auto& o = a.as_object();
+      if (o.at("name").as_string() == "vg/olocal_absent_vg") {
+        summary = std::string{o.at("summary").as_string()};
+        last_error = std::string{o.at("lastError").as_string()};
+      }
+    }
+    if (last_error.empty())
+      std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(summary.rfind("not scanned yet", 0), 0u) << summary;
+  EXPECT_NE(last_error.find("not_found"), std::string::npos) << last_error;
+  EXPECT_EQ((*svc)->stop(), 0);
+}
