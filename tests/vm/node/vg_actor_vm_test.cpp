@@ -8,7 +8,9 @@
 #include "actors/node/lvm_runner.hpp"
 #include "actors/node/vg_actor.hpp"
 
+#include "tests/vm/node/vm_support.hpp"
 #include <caf/all.hpp>
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -31,15 +33,6 @@ std::string run_ok(std::vector<std::string> argv) {
     return {};
   EXPECT_EQ(r->exit_code, 0) << render_argv(argv) << "\n" << r->err;
   return r->out;
-}
-
-bool in_vm() {
-  std::ifstream misc{"/proc/misc"};
-  std::string line;
-  while (std::getline(misc, line))
-    if (line.find("device-mapper") != std::string::npos)
-      return true;
-  return false;
 }
 
 /// A VG on a loop device backed by a sparse file on the guest's tmpfs.
@@ -69,7 +62,7 @@ struct loop_vg {
 
 struct vg_actor_vm : ::testing::Test {
   void SetUp() override {
-    if (!in_vm())
+    if (!test::in_vm())
       GTEST_SKIP() << "needs device-mapper: run through tests/vm/run-in-vm.sh";
   }
 };

@@ -7,6 +7,8 @@
 #include "actors/core/errc.hpp"
 #include "actors/node/vg_setup.hpp"
 
+#include "tests/vm/node/vm_support.hpp"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -17,15 +19,6 @@ using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
 namespace {
-
-bool in_vm() {
-  std::ifstream misc{"/proc/misc"};
-  std::string line;
-  while (std::getline(misc, line))
-    if (line.find("device-mapper") != std::string::npos)
-      return true;
-  return false;
-}
 
 struct loop_device {
   std::string image;
@@ -52,7 +45,7 @@ void cleanup_vg(const std::string& vg, const std::vector<std::string>& pvs) {
 } // namespace
 
 TEST(vg_setup_vm, takes_free_devices_and_leaves_data_alone) {
-  if (!in_vm())
+  if (!test::in_vm())
     GTEST_SKIP() << "needs device-mapper: run through tests/vm/run-in-vm.sh";
   loop_device free_dev{"olocal-free"}, ext4_dev{"olocal-ext4"}, other_dev{"olocal-other"};
   ASSERT_FALSE(free_dev.path.empty());
