@@ -36,9 +36,11 @@ namespace olocal {
 /// Runs the blocking work of one volume group, one job at a time, off the
 /// scheduler threads (a detached actor in production, a fake in unit tests):
 /// LVM commands (answers stdout; failures are errors classified from lvm2's
-/// exit code and stderr) and secure wipes (answers the method used).
+/// exit code and stderr), secure wipes (answers the method used) and copies
+/// (answers the engine and rate).
 using lvm_runner_actor = caf::typed_actor<caf::replies_to<lvm_command>::with<std::string>,
-                                          caf::replies_to<wipe_command>::with<std::string>>;
+                                          caf::replies_to<wipe_command>::with<std::string>,
+                                          caf::replies_to<copy_command>::with<std::string>>;
 
 /// One volume group: the only place that changes it. Changes run one at a
 /// time in arrival order; reads answer from the cached view.

@@ -133,13 +133,16 @@ typename Inspector::result_type inspect(Inspector& f, lvm_command& x) {
 /// Create a logical volume (idempotent: the same name and size answer the
 /// existing volume; a different size or kind is already_exists).
 struct create_lv_req {
-  std::string name;              ///< LV name = volume id ("local-<uuid>")
-  uint64_t size_bytes = 0;       ///< rounded up to the VG's extent size
-  std::string layout = "linear"; ///< linear | striped | thin | thin-pool | snapshot | thin-snapshot
-  uint32_t stripes = 0;          ///< striped: number of PVs (0 = every PV of the VG)
-  std::string pool;              ///< thin: the thin pool
-  std::string origin;            ///< snapshot, thin-snapshot: the source LV
-  std::string kind = "volume";   ///< tag: volume | snapshot | clone | ephemeral | pool
+  std::string name;        ///< LV name = volume id ("local-<uuid>")
+  uint64_t size_bytes = 0; ///< rounded up to the VG's extent size
+  /// linear | striped | thin | thin-pool | snapshot | thin-snapshot | copy
+  /// (copy: a new linear LV holding the data of `origin`, e.g. a restored
+  /// CoW snapshot or a clone; at least as large as the origin's data)
+  std::string layout = "linear";
+  uint32_t stripes = 0;        ///< striped: number of PVs (0 = every PV of the VG)
+  std::string pool;            ///< thin: the thin pool
+  std::string origin;          ///< snapshot, thin-snapshot: the source LV
+  std::string kind = "volume"; ///< tag: volume | snapshot | clone | ephemeral | pool
   /// CoW snapshots: grow by this many bytes when their fill reaches
   /// expand_at_percent (open-local's snapshot-expansion-size and -threshold;
   /// 0 = the VG actor's defaults). Kept in tags, so they survive restarts.
@@ -165,6 +168,21 @@ struct delete_lv_req {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, delete_lv_req& x) {
   return f(caf::meta::type_name("delete_lv_req"), x.name, x.wipe);
+}
+
+/// Copy the first `bytes` of one block device onto another (restore a
+/// snapshot or clone a volume into an independent thick LV). Answers a short
+/// description of the engine and rate.
+struct copy_command {
+  std::string source;
+  std::string destination;
+  uint64_t bytes = 0;
+  int64_t timeout_ms = 3'600'000;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, copy_command& x) {
+  return f(caf::meta::type_name("copy_command"), x.source, x.destination, x.bytes, x.timeout_ms);
 }
 
 /// Zero a block device before its space is released (secure wipe): BLKZEROOUT

@@ -26,6 +26,20 @@ lvm_runner_actor spawn_lvm_runner(caf::actor_system& sys) {
           return std::move(method.error());
         return std::move(*method);
       },
+      [](copy_command& cmd) -> caf::result<std::string> {
+        mover_options opts;
+        auto deadline =
+          std::chrono::steady_clock::now() + std::chrono::milliseconds{cmd.timeout_ms};
+        opts.cancelled = [deadline] { return std::chrono::steady_clock::now() > deadline; };
+        auto done = copy_range(cmd.source, cmd.destination, cmd.bytes, opts);
+        if (!done)
+          return std::move(done.error());
+        auto seconds = std::chrono::duration<double>(done->elapsed).count();
+        auto mib_s = seconds > 0 ? static_cast<double>(done->bytes) / seconds / (1 << 20) : 0.0;
+        return done->engine + (done->direct ? " direct " : " buffered ") +
+               std::to_string(static_cast<uint64_t>(mib_s)) + " MiB/s" +
+               (done->fallback_reason.empty() ? "" : " (" + done->fallback_reason + ")");
+      },
     };
   });
 }

@@ -255,11 +255,16 @@ std::string incompatibility(const lvm::lv_info& lv, const create_lv_req& req, co
   auto kind = lv_tags::value(lv, lv_tags::kind);
   if (!kind.empty() && kind != req.kind)
     return "exists as a " + kind + ", requested a " + req.kind;
-  if (!req.origin.empty() && lv.origin != req.origin)
-    return "exists with origin '" + lv.origin + "', requested '" + req.origin + "'";
+  auto origin = lv.origin.empty() ? lv_tags::value(lv, lv_tags::source) : lv.origin;
+  if (!req.origin.empty() && origin != req.origin)
+    return "exists with origin '" + origin + "', requested '" + req.origin + "'";
   if (req.layout == "thin-snapshot")
     return {};
   auto wanted = round_up(req.size_bytes, std::max<uint64_t>(st.view.vg.extent_size_bytes, 512));
+  if (req.layout == "copy") // sized by its origin's data, at least as requested
+    return lv.size_bytes >= wanted ? std::string{}
+                                   : "exists with " + std::to_string(lv.size_bytes) +
+                                       " bytes, requested " + std::to_string(req.size_bytes);
   if (lv.size_bytes != wanted)
     return "exists with " + std::to_string(lv.size_bytes) + " bytes, requested " +
            std::to_string(req.size_bytes) + " (" + std::to_string(wanted) + " after rounding)";
@@ -285,6 +290,10 @@ caf::expected<std::vector<std::string>> create_argv(const vg_state& st, const cr
   auto size = round_up(req.size_bytes, std::max<uint64_t>(st.view.vg.extent_size_bytes, 512));
   if (req.layout == "linear")
     return lvm::lvcreate_linear(vg, req.name, size, tags);
+  if (req.layout == "copy") {
+    tags.emplace_back(lv_tags::copying);
+    return lvm::lvcreate_linear(vg, req.name, size, tags);
+  }
   if (req.layout == "striped") {
     auto stripes = req.stripes > 0 ? req.stripes : static_cast<uint32_t>(st.view.pvs.size());
     return lvm::lvcreate_striped(vg, req.name, size, stripes, 0, tags);
@@ -299,7 +308,7 @@ caf::expected<std::vector<std::string>> create_argv(const vg_state& st, const cr
     return lvm::lvcreate_thin_snapshot(vg, req.origin, req.name, tags);
   return make_error(errc::invalid_argument,
                     "layout: unknown value '" + req.layout +
-                      "' (linear, striped, thin, thin-pool, snapshot or thin-snapshot)");
+                      "' (linear, striped, thin, thin-pool, snapshot, thin-snapshot or copy)");
 }
 
 /// Why a new thin volume of `bytes` cannot go into `pool_name` ("" if it can).
@@ -362,6 +371,41 @@ caf::error may_change(const vg_state& st, const std::string& name) {
     return make_error(errc::permission_denied, "logical volume " + st.vg_name + "/" + name +
                                                  " is not managed by open-local");
   return {};
+}
+
+caf::expected<lvm::lv_info> lv_named(const vg_view& view, const std::string& name);
+
+/// Copies `bytes` of `source` into the new LV `name`, then removes its
+/// copying tag and answers it. A failed copy leaves the LV tagged as
+/// copying: an identical create redoes the copy, a delete wipes it.
+void copy_into(vg_pointer self, caf::typed_response_promise<lvm::lv_info> rp, std::string source,
+               std::string name, uint64_t bytes) {
+  auto& st = self->state;
+  copy_command cmd{std::move(source), "/dev/" + st.vg_name + "/" + name, bytes};
+  log::info(who(self), "copying data into the new volume",
+            {{"lv", name}, {"from", cmd.source}, {"bytes", bytes}});
+  ++st.commands_run;
+  self->request(st.runner, std::chrono::milliseconds{cmd.timeout_ms + 5'000}, cmd)
+    .then(
+      [self, rp, name](std::string& how) mutable {
+        log::info(who(self), "copied", {{"lv", name}, {"engine", how}});
+        auto argv =
+          lvm::lvchange_deltag(self->state.vg_name, name, {std::string{lv_tags::copying}});
+        run(self, *argv, [self, rp, name](caf::expected<std::string> out) mutable {
+          if (!out) {
+            note_error(self, out.error());
+            rp.deliver(out.error());
+            return finish(self);
+          }
+          after_change<lvm::lv_info>(self, rp,
+                                     [name](const vg_view& v) { return lv_named(v, name); });
+        });
+      },
+      [self, rp](caf::error& err) mutable {
+        note_error(self, err);
+        rp.deliver(err);
+        scan(self, [self](caf::error) { finish(self); });
+      });
 }
 
 caf::expected<lvm::lv_info> lv_named(const vg_view& view, const std::string& name) {
@@ -433,7 +477,30 @@ vg_actor::behavior_type vg_impl(vg_pointer self, std::string vg_name, lvm_runner
       auto rp = self->make_response_promise<lvm::lv_info>();
       enqueue(self, [self, rp, req]() mutable {
         auto& st = self->state;
-        if (auto existing = st.view.find(req.name)) {
+        // A copy is sized by what its origin holds: a CoW snapshot shows its
+        // origin's size, not the size of its COW area.
+        uint64_t copy_bytes = 0;
+        std::string copy_source;
+        if (req.layout == "copy") {
+          auto source = st.view.find(req.origin);
+          if (!source) {
+            rp.deliver(make_error(errc::not_found, "origin " + st.vg_name + "/" + req.origin +
+                                                     " of the copy not found"));
+            return finish(self);
+          }
+          auto data = source;
+          if (source->is_cow_snapshot())
+            if (auto o = st.view.find(source->origin))
+              data = o;
+          copy_bytes = data->size_bytes;
+          copy_source = source->path;
+          req.size_bytes = std::max(req.size_bytes, copy_bytes);
+        }
+        auto existing = st.view.find(req.name);
+        if (existing && req.layout == "copy" && existing->has_tag(lv_tags::copying) &&
+            incompatibility(*existing, req, st).empty())
+          return copy_into(self, rp, copy_source, req.name, copy_bytes); // unfinished copy
+        if (existing) {
           if (auto why = incompatibility(*existing, req, st); !why.empty())
             rp.deliver(make_error(errc::already_exists,
                                   "logical volume " + st.vg_name + "/" + req.name + " " + why));
@@ -456,7 +523,8 @@ vg_actor::behavior_type vg_impl(vg_pointer self, std::string vg_name, lvm_runner
         log::info(who(self), "creating logical volume",
                   {{"lv", req.name}, {"bytes", req.size_bytes}, {"layout", req.layout}});
         run(self, std::move(*argv),
-            [self, rp, name = req.name](caf::expected<std::string> out) mutable {
+            [self, rp, name = req.name, copy_source,
+             copy_bytes](caf::expected<std::string> out) mutable {
               if (!out) {
                 note_error(self, out.error());
                 // Rescan anyway: a failed lvcreate may have left state behind.
@@ -466,6 +534,8 @@ vg_actor::behavior_type vg_impl(vg_pointer self, std::string vg_name, lvm_runner
                 });
                 return;
               }
+              if (!copy_source.empty())
+                return copy_into(self, rp, copy_source, name, copy_bytes);
               after_change<lvm::lv_info>(self, rp,
                                          [name](const vg_view& v) { return lv_named(v, name); });
             });

@@ -317,6 +317,12 @@ fake_lvm_actor spawn_fake_lvm(caf::actor_system& sys, std::shared_ptr<fake_lvm_s
             lv.used_bytes = 0;
         return std::string{"zero_fill:fake"};
       },
+      [state](copy_command& cmd) -> caf::result<std::string> {
+        state->copies.push_back(cmd);
+        if (state->fail_copies)
+          return make_error(errc::io_error, "cannot read " + cmd.source + ": Input/output error");
+        return std::string{"fake"};
+      },
       [state](release_atom) {
         if (state->held.empty())
           return;

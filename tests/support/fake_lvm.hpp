@@ -48,6 +48,8 @@ struct fake_lvm_state {
   std::vector<std::vector<std::string>> commands; ///< every argv received, in order
   std::vector<wipe_command> wipes;                ///< every wipe received, in order
   bool fail_wipes = false;                        ///< answer wipes with io_error
+  std::vector<copy_command> copies;               ///< every copy received, in order
+  bool fail_copies = false;                       ///< answer copies with io_error
   std::deque<fake_failure> failures;              ///< injected, consumed in order
   /// When true, answers wait until release() (to observe what is in flight).
   bool hold = false;
@@ -75,7 +77,8 @@ using release_atom = caf::atom_constant<caf::atom("frelease")>;
 /// the oldest held command (promises are delivered by their own actor).
 using fake_lvm_actor =
   caf::typed_actor<caf::replies_to<lvm_command>::with<std::string>,
-                   caf::replies_to<wipe_command>::with<std::string>, caf::reacts_to<release_atom>>;
+                   caf::replies_to<wipe_command>::with<std::string>,
+                   caf::replies_to<copy_command>::with<std::string>, caf::reacts_to<release_atom>>;
 
 /// Spawns an event-based runner on `state` (deterministic under the test
 /// coordinator, unlike the real detached runner). Converts to lvm_runner_actor.

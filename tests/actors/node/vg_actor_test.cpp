@@ -460,3 +460,45 @@ TEST_F(vg_actor_test, a_failed_wipe_keeps_the_volume) {
   lvm->fail_wipes = false;
   EXPECT_TRUE(*request<bool>(vg, delete_lv_req{"local-1"})) << "a retry succeeds";
 }
+
+TEST_F(vg_actor_test, restore_copies_a_snapshot_into_an_independent_volume) {
+  start();
+  ASSERT_TRUE(create("local-1", 64 * mib));
+  create_lv_req snap{"snap-1", 8 * mib, "snapshot", 0, "", "local-1", "snapshot"};
+  ASSERT_TRUE(request<lvm::lv_info>(vg, snap));
+  create_lv_req restore{"local-r", 0, "copy", 0, "", "snap-1", "volume"};
+  auto r = request<lvm::lv_info>(vg, restore);
+  ASSERT_TRUE(r) << render(r.error());
+  EXPECT_EQ(r->size_bytes, 64 * mib) << "sized by the origin's data, not the COW area";
+  EXPECT_FALSE(r->has_tag(lv_tags::copying));
+  EXPECT_EQ(lv_tags::value(*r, lv_tags::source), "snap-1");
+  ASSERT_EQ(lvm->copies.size(), 1u);
+  EXPECT_EQ(lvm->copies[0].source, "/dev/vg0/snap-1");
+  EXPECT_EQ(lvm->copies[0].destination, "/dev/vg0/local-r");
+  EXPECT_EQ(lvm->copies[0].bytes, 64 * mib);
+  auto again = request<lvm::lv_info>(vg, restore);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(lvm->copies.size(), 1u) << "a finished copy is not redone";
+  create_lv_req missing{"local-m", 0, "copy", 0, "", "nope", "volume"};
+  auto m = request<lvm::lv_info>(vg, missing);
+  ASSERT_FALSE(m);
+  EXPECT_EQ(code_of(m.error()), errc::not_found);
+}
+
+TEST_F(vg_actor_test, an_interrupted_copy_is_redone_not_trusted) {
+  start();
+  ASSERT_TRUE(create("local-1", 16 * mib));
+  lvm->fail_copies = true;
+  create_lv_req clone{"local-c", 0, "copy", 0, "", "local-1", "clone"};
+  auto failed = request<lvm::lv_info>(vg, clone);
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(code_of(failed.error()), errc::io_error);
+  ASSERT_TRUE(lvm->lvs.count("local-c"));
+  auto& tags = lvm->lvs["local-c"].tags;
+  EXPECT_NE(std::find(tags.begin(), tags.end(), "olocal/state=copying"), tags.end());
+  lvm->fail_copies = false;
+  auto done = request<lvm::lv_info>(vg, clone);
+  ASSERT_TRUE(done) << render(done.error());
+  EXPECT_EQ(lvm->copies.size(), 2u);
+  EXPECT_FALSE(done->has_tag(lv_tags::copying));
+}

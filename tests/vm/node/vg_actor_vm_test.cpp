@@ -307,3 +307,83 @@ TEST_F(vg_actor_vm, released_space_reads_as_zeroes) {
   vg = nullptr;
   rt.shutdown();
 }
+
+namespace {
+
+/// FNV-1a over the first `bytes` of a device.
+uint64_t checksum(const std::string& device, uint64_t bytes) {
+  std::ifstream in{device, std::ios::binary};
+  std::vector<char> buf(1 << 20);
+  uint64_t h = 1469598103934665603ull;
+  while (bytes > 0 && in) {
+    auto want = static_cast<std::streamsize>(std::min<uint64_t>(bytes, buf.size()));
+    in.read(buf.data(), want);
+    for (std::streamsize i = 0; i < in.gcount(); ++i)
+      h = (h ^ static_cast<unsigned char>(buf[static_cast<size_t>(i)])) * 1099511628211ull;
+    bytes -= static_cast<uint64_t>(in.gcount());
+    if (in.gcount() == 0)
+      break;
+  }
+  return h;
+}
+
+} // namespace
+
+TEST_F(vg_actor_vm, restore_and_clone_equal_their_source) {
+  loop_vg disk{"olocal_vmcopy", 512 * mib};
+  runtime rt{runtime_options{2}};
+  vg_options opts;
+  opts.rescan_interval = 0ms;
+  auto vg = spawn_vg_actor(rt.system(), disk.vg, spawn_lvm_runner(rt.system()), opts);
+
+  // Thick: snapshot, change the origin, restore the snapshot by copy.
+  auto origin = ask<lvm::lv_info>(rt, vg, create_lv_req{"local-o", 32 * mib});
+  ASSERT_TRUE(origin) << render(origin.error());
+  run_ok({"dd", "if=/dev/urandom", "of=" + origin->path, "bs=1M", "count=32", "oflag=direct",
+          "status=none"});
+  create_lv_req snap{"snap-o", 16 * mib, "snapshot", 0, "", "local-o", "snapshot"};
+  auto s = ask<lvm::lv_info>(rt, vg, snap);
+  ASSERT_TRUE(s) << render(s.error());
+  auto at_snapshot = checksum(s->path, 32 * mib);
+  run_ok({"dd", "if=/dev/urandom", "of=" + origin->path, "bs=1M", "count=4", "oflag=direct",
+          "status=none"});
+  ASSERT_NE(checksum(origin->path, 32 * mib), at_snapshot) << "the origin moved on";
+  auto restored =
+    ask<lvm::lv_info>(rt, vg, create_lv_req{"local-r", 0, "copy", 0, "", "snap-o", "volume"});
+  ASSERT_TRUE(restored) << render(restored.error());
+  EXPECT_EQ(restored->size_bytes, 32 * mib);
+  EXPECT_EQ(checksum(restored->path, 32 * mib), at_snapshot)
+    << "the restored volume holds the snapshot's data";
+  EXPECT_FALSE(restored->has_tag(lv_tags::copying));
+  // Independent: the snapshot and its origin can go, the restore stays.
+  ASSERT_TRUE(ask<bool>(rt, vg, delete_lv_req{"snap-o"}));
+  ASSERT_TRUE(ask<bool>(rt, vg, delete_lv_req{"local-o"}));
+  EXPECT_EQ(checksum(restored->path, 32 * mib), at_snapshot);
+
+  // Thin: a thin snapshot of a thin snapshot is a writable, independent clone.
+  create_lv_req pool{"pool", 96 * mib, "thin-pool", 0, "", "", "pool"};
+  ASSERT_TRUE(ask<lvm::lv_info>(rt, vg, pool));
+  create_lv_req thin{"local-t", 32 * mib, "thin", 0, "pool", "", "volume"};
+  auto t = ask<lvm::lv_info>(rt, vg, thin);
+  ASSERT_TRUE(t) << render(t.error());
+  run_ok(
+    {"dd", "if=/dev/urandom", "of=" + t->path, "bs=1M", "count=32", "oflag=direct", "status=none"});
+  create_lv_req tsnap{"snap-t", 0, "thin-snapshot", 0, "", "local-t", "snapshot"};
+  auto ts = ask<lvm::lv_info>(rt, vg, tsnap);
+  ASSERT_TRUE(ts) << render(ts.error());
+  auto thin_at_snapshot = checksum(ts->path, 32 * mib);
+  create_lv_req tclone{"local-tc", 0, "thin-snapshot", 0, "", "snap-t", "clone"};
+  auto tc = ask<lvm::lv_info>(rt, vg, tclone);
+  ASSERT_TRUE(tc) << render(tc.error());
+  EXPECT_EQ(checksum(tc->path, 32 * mib), thin_at_snapshot);
+  run_ok(
+    {"dd", "if=/dev/zero", "of=" + tc->path, "bs=1M", "count=1", "oflag=direct", "status=none"});
+  EXPECT_NE(checksum(tc->path, 32 * mib), thin_at_snapshot) << "the clone is writable";
+  EXPECT_EQ(checksum(ts->path, 32 * mib), thin_at_snapshot) << "and does not change its source";
+
+  for (auto name : {"local-tc", "snap-t", "local-t", "pool", "local-r"})
+    EXPECT_TRUE(ask<bool>(rt, vg, delete_lv_req{name})) << name;
+  caf::anon_send_exit(vg, caf::exit_reason::user_shutdown);
+  vg = nullptr;
+  rt.shutdown();
+}
