@@ -17,6 +17,7 @@
 #include <fstream>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <thread>
 
 using namespace olocal;
 using namespace std::chrono_literals;
@@ -382,6 +383,51 @@ TEST_F(vg_actor_vm, restore_and_clone_equal_their_source) {
   EXPECT_EQ(checksum(ts->path, 32 * mib), thin_at_snapshot) << "and does not change its source";
 
   for (auto name : {"local-tc", "snap-t", "local-t", "pool", "local-r"})
+    EXPECT_TRUE(ask<bool>(rt, vg, delete_lv_req{name})) << name;
+  caf::anon_send_exit(vg, caf::exit_reason::user_shutdown);
+  vg = nullptr;
+  rt.shutdown();
+}
+
+TEST_F(vg_actor_vm, a_restart_in_the_middle_of_changes_leaves_a_consistent_state) {
+  loop_vg disk{"olocal_vmcrash", 512 * mib};
+  vg_options opts;
+  opts.rescan_interval = 0ms;
+  {
+    // The node process dies while a create and a snapshot are in flight: the
+    // actor is killed right after the requests are queued, as a crash would.
+    runtime rt{runtime_options{2}};
+    auto vg = spawn_vg_actor(rt.system(), disk.vg, spawn_lvm_runner(rt.system()), opts);
+    ASSERT_TRUE(ask<lvm::lv_info>(rt, vg, create_lv_req{"local-base", 32 * mib}));
+    caf::anon_send(vg, create_lv_req{"local-crash", 64 * mib});
+    caf::anon_send(
+      vg, create_lv_req{"snap-crash", 16 * mib, "snapshot", 0, "", "local-base", "snapshot"});
+    std::this_thread::sleep_for(300ms); // the first lvcreate is running now
+    caf::anon_send_exit(vg, caf::exit_reason::kill);
+    vg = nullptr;
+    rt.shutdown();
+  }
+  // Whatever finished is whole and tagged; whatever did not is absent. A new
+  // actor rebuilds from LVM, and repeating the requests converges.
+  runtime rt{runtime_options{2}};
+  auto vg = spawn_vg_actor(rt.system(), disk.vg, spawn_lvm_runner(rt.system()), opts);
+  auto view = ask<vg_view>(rt, vg, get_atom::value);
+  ASSERT_TRUE(view) << render(view.error());
+  for (auto& lv : view->lvs) {
+    EXPECT_TRUE(owned_by_us(lv, opts)) << lv.name << " exists without our tags";
+    EXPECT_EQ(lv_tags::value(lv, lv_tags::id), lv.name);
+  }
+  auto crash = ask<lvm::lv_info>(rt, vg, create_lv_req{"local-crash", 64 * mib});
+  ASSERT_TRUE(crash) << render(crash.error());
+  EXPECT_EQ(crash->size_bytes, 64 * mib);
+  auto snap = ask<lvm::lv_info>(
+    rt, vg, create_lv_req{"snap-crash", 16 * mib, "snapshot", 0, "", "local-base", "snapshot"});
+  ASSERT_TRUE(snap) << render(snap.error());
+  EXPECT_EQ(snap->origin, "local-base");
+  auto after = ask<vg_view>(rt, vg, get_atom::value);
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->lvs.size(), 3u);
+  for (auto name : {"snap-crash", "local-crash", "local-base"})
     EXPECT_TRUE(ask<bool>(rt, vg, delete_lv_req{name})) << name;
   caf::anon_send_exit(vg, caf::exit_reason::user_shutdown);
   vg = nullptr;
