@@ -38,9 +38,11 @@ namespace olocal {
 /// LVM commands (answers stdout; failures are errors classified from lvm2's
 /// exit code and stderr), secure wipes (answers the method used) and copies
 /// (answers the engine and rate).
-using lvm_runner_actor = caf::typed_actor<caf::replies_to<lvm_command>::with<std::string>,
-                                          caf::replies_to<wipe_command>::with<std::string>,
-                                          caf::replies_to<copy_command>::with<std::string>>;
+using lvm_runner_actor =
+  caf::typed_actor<caf::replies_to<lvm_command>::with<std::string>,
+                   caf::replies_to<wipe_command>::with<std::string>,
+                   caf::replies_to<copy_command>::with<std::string>,
+                   caf::replies_to<fill_query>::with<std::vector<fill_entry>>>;
 
 /// One volume group: the only place that changes it. Changes run one at a
 /// time in arrival order; reads answer from the cached view.
@@ -50,6 +52,7 @@ using vg_actor = caf::typed_actor<
   caf::replies_to<tag_lv_req>::with<lvm::lv_info>, caf::replies_to<get_atom>::with<vg_view>,
   caf::replies_to<rescan_atom>::with<uint64_t>, // -> generation after the scan
   caf::reacts_to<tick_atom>,                    // the periodic rescan timer
+  caf::reacts_to<watch_atom>,                   // the fill watch timer (no lvm process)
   caf::replies_to<inspect_atom>::with<actor_report>>;
 
 } // namespace olocal

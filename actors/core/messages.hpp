@@ -25,6 +25,7 @@ using ping_atom = caf::atom_constant<caf::atom("oping")>;
 using tick_atom = caf::atom_constant<caf::atom("otick")>;
 using get_atom = caf::atom_constant<caf::atom("oget")>;
 using rescan_atom = caf::atom_constant<caf::atom("orescan")>;
+using watch_atom = caf::atom_constant<caf::atom("owatch")>;
 
 // -- inspection ----------------------------------------------------------------
 
@@ -183,6 +184,33 @@ struct copy_command {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, copy_command& x) {
   return f(caf::meta::type_name("copy_command"), x.source, x.destination, x.bytes, x.timeout_ms);
+}
+
+/// Live fill levels of thin pools and CoW snapshots, read with device-mapper
+/// ioctls: watching them costs no lvm process.
+struct fill_query {
+  std::string vg;
+  std::vector<std::string> pools;
+  std::vector<std::string> snapshots;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, fill_query& x) {
+  return f(caf::meta::type_name("fill_query"), x.vg, x.pools, x.snapshots);
+}
+
+struct fill_entry {
+  std::string lv;
+  double data_percent = -1;     ///< pools: data; snapshots: COW area
+  double metadata_percent = -1; ///< pools only
+  bool invalid = false;         ///< snapshots dropped by the kernel
+  std::string error;            ///< why it could not be read ("" if it was)
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, fill_entry& x) {
+  return f(caf::meta::type_name("fill_entry"), x.lv, x.data_percent, x.metadata_percent, x.invalid,
+           x.error);
 }
 
 /// Zero a block device before its space is released (secure wipe): BLKZEROOUT

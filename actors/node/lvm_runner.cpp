@@ -1,7 +1,9 @@
 #include "actors/node/lvm_runner.hpp"
 
 #include "actors/backends/data_mover.hpp"
+#include "actors/backends/devmapper.hpp"
 #include "actors/backends/lvm.hpp"
+#include "actors/core/errc.hpp"
 
 #include <caf/all.hpp>
 
@@ -25,6 +27,30 @@ lvm_runner_actor spawn_lvm_runner(caf::actor_system& sys) {
         if (!method)
           return std::move(method.error());
         return std::move(*method);
+      },
+      [](fill_query& q) {
+        std::vector<fill_entry> result;
+        for (auto& pool : q.pools) {
+          fill_entry e{pool};
+          if (auto st = dm::lvm_thin_pool(q.vg, pool)) {
+            e.data_percent = st->data_fill * 100;
+            e.metadata_percent = st->metadata_fill * 100;
+          } else {
+            e.error = render(st.error());
+          }
+          result.push_back(std::move(e));
+        }
+        for (auto& snap : q.snapshots) {
+          fill_entry e{snap};
+          if (auto st = dm::snapshot(dm::dm_name(q.vg, snap))) {
+            e.data_percent = st->fill * 100;
+            e.invalid = st->invalid;
+          } else {
+            e.error = render(st.error());
+          }
+          result.push_back(std::move(e));
+        }
+        return result;
       },
       [](copy_command& cmd) -> caf::result<std::string> {
         mover_options opts;

@@ -49,6 +49,7 @@ struct vg_state {
   uint64_t changes_done = 0;
   uint64_t auto_extensions = 0;
   uint64_t wipes = 0;
+  uint64_t fill_checks = 0;
   std::set<std::string> extending; ///< automatic extensions queued or running
   std::string last_error;
   static inline const char* name = "vg";
@@ -425,18 +426,18 @@ std::string summary_of(const vg_state& st) {
 
 std::string state_json(const vg_state& st) {
   auto& v = st.view;
-  std::string out = "{\"vg\":" + json_quote(st.vg_name) +
-                    ",\"scanned\":" + (st.scanned ? "true" : "false") +
-                    ",\"generation\":" + std::to_string(v.generation) +
-                    ",\"scannedAtMs\":" + std::to_string(v.scanned_at_ms) +
-                    ",\"sizeBytes\":" + std::to_string(v.vg.size_bytes) +
-                    ",\"freeBytes\":" + std::to_string(v.vg.free_bytes) +
-                    ",\"extentBytes\":" + std::to_string(v.vg.extent_size_bytes) +
-                    ",\"commandsRun\":" + std::to_string(st.commands_run) +
-                    ",\"changesDone\":" + std::to_string(st.changes_done) +
-                    ",\"autoExtensions\":" + std::to_string(st.auto_extensions) +
-                    ",\"wipes\":" + std::to_string(st.wipes) +
-                    ",\"queued\":" + std::to_string(st.queue.size()) + ",\"pvs\":[";
+  std::string out =
+    "{\"vg\":" + json_quote(st.vg_name) + ",\"scanned\":" + (st.scanned ? "true" : "false") +
+    ",\"generation\":" + std::to_string(v.generation) +
+    ",\"scannedAtMs\":" + std::to_string(v.scanned_at_ms) +
+    ",\"sizeBytes\":" + std::to_string(v.vg.size_bytes) +
+    ",\"freeBytes\":" + std::to_string(v.vg.free_bytes) +
+    ",\"extentBytes\":" + std::to_string(v.vg.extent_size_bytes) +
+    ",\"commandsRun\":" + std::to_string(st.commands_run) +
+    ",\"changesDone\":" + std::to_string(st.changes_done) +
+    ",\"autoExtensions\":" + std::to_string(st.auto_extensions) +
+    ",\"wipes\":" + std::to_string(st.wipes) + ",\"fillChecks\":" + std::to_string(st.fill_checks) +
+    ",\"queued\":" + std::to_string(st.queue.size()) + ",\"pvs\":[";
   for (size_t i = 0; i < v.pvs.size(); ++i)
     out += (i ? "," : "") + std::string{"{\"name\":"} + json_quote(v.pvs[i].name) +
            ",\"sizeBytes\":" + std::to_string(v.pvs[i].size_bytes) +
@@ -472,6 +473,8 @@ vg_actor::behavior_type vg_impl(vg_pointer self, std::string vg_name, lvm_runner
   queue_scan(self, {});
   if (st.opts.rescan_interval.count() > 0)
     self->delayed_send(self, st.opts.rescan_interval, tick_atom::value);
+  if (st.opts.watch_interval.count() > 0)
+    self->delayed_send(self, st.opts.watch_interval, watch_atom::value);
   return {
     [self](create_lv_req& req) -> caf::result<lvm::lv_info> {
       auto rp = self->make_response_promise<lvm::lv_info>();
@@ -720,6 +723,46 @@ vg_actor::behavior_type vg_impl(vg_pointer self, std::string vg_name, lvm_runner
     [self](tick_atom) {
       queue_scan(self, {});
       self->delayed_send(self, self->state.opts.rescan_interval, tick_atom::value);
+    },
+    [self](watch_atom) {
+      auto& st = self->state;
+      self->delayed_send(self, st.opts.watch_interval, watch_atom::value);
+      if (!st.scanned || st.busy || !st.queue.empty())
+        return; // a scan or change is coming anyway
+      fill_query q{st.vg_name, {}, {}};
+      for (auto& lv : st.view.lvs) {
+        if (!owned_by_us(lv, st.opts))
+          continue;
+        if (lv.is_thin_pool())
+          q.pools.push_back(lv.name);
+        else if (lv.is_cow_snapshot() && !lv.invalid_snapshot)
+          q.snapshots.push_back(lv.name);
+      }
+      if (q.pools.empty() && q.snapshots.empty())
+        return;
+      ++st.fill_checks;
+      self->request(st.runner, std::chrono::seconds{30}, std::move(q))
+        .then(
+          [self](std::vector<fill_entry>& fills) {
+            auto& view = self->state.view;
+            for (auto& f : fills) {
+              if (!f.error.empty())
+                continue;
+              for (auto& lv : view.lvs) {
+                if (lv.name != f.lv)
+                  continue;
+                if (lv.is_thin_pool()) {
+                  lv.data_percent = f.data_percent;
+                  lv.metadata_percent = f.metadata_percent;
+                } else {
+                  lv.snap_percent = f.data_percent;
+                  lv.invalid_snapshot = f.invalid;
+                }
+              }
+            }
+            plan_extensions(self);
+          },
+          [self](caf::error& err) { note_error(self, err); });
     },
     [self](inspect_atom) {
       auto& st = self->state;

@@ -34,6 +34,9 @@ struct vg_options {
   /// created by open-local stay manageable after switching.
   std::vector<std::string> legacy_prefixes = {"local", "csi-"};
   std::chrono::milliseconds rescan_interval{60'000};
+  /// How often thin pools and CoW snapshots are checked for fill through
+  /// device-mapper (no lvm process); 0 = only at scans.
+  std::chrono::milliseconds watch_interval{10'000};
   std::chrono::milliseconds command_timeout{60'000};
 
   /// Thin pools: the virtual size of a pool's thin volumes may reach this

@@ -317,6 +317,25 @@ fake_lvm_actor spawn_fake_lvm(caf::actor_system& sys, std::shared_ptr<fake_lvm_s
             lv.used_bytes = 0;
         return std::string{"zero_fill:fake"};
       },
+      [state](fill_query& q) {
+        ++state->fill_queries;
+        std::vector<fill_entry> result;
+        for (auto* names : {&q.pools, &q.snapshots})
+          for (auto& name : *names) {
+            fill_entry e{name};
+            auto lv = state->lvs.find(name);
+            if (lv == state->lvs.end() || lv->second.size_bytes == 0) {
+              e.error = "not_found: no device-mapper device for " + name;
+            } else {
+              e.data_percent = 100.0 * static_cast<double>(lv->second.used_bytes) /
+                               static_cast<double>(lv->second.size_bytes);
+              if (names == &q.pools)
+                e.metadata_percent = 1;
+            }
+            result.push_back(std::move(e));
+          }
+        return result;
+      },
       [state](copy_command& cmd) -> caf::result<std::string> {
         state->copies.push_back(cmd);
         if (state->fail_copies)

@@ -50,6 +50,7 @@ struct fake_lvm_state {
   bool fail_wipes = false;                        ///< answer wipes with io_error
   std::vector<copy_command> copies;               ///< every copy received, in order
   bool fail_copies = false;                       ///< answer copies with io_error
+  size_t fill_queries = 0;                        ///< device-mapper fill reads
   std::deque<fake_failure> failures;              ///< injected, consumed in order
   /// When true, answers wait until release() (to observe what is in flight).
   bool hold = false;
@@ -75,10 +76,10 @@ using release_atom = caf::atom_constant<caf::atom("frelease")>;
 
 /// The fake runner: the runner interface plus release_atom, which answers
 /// the oldest held command (promises are delivered by their own actor).
-using fake_lvm_actor =
-  caf::typed_actor<caf::replies_to<lvm_command>::with<std::string>,
-                   caf::replies_to<wipe_command>::with<std::string>,
-                   caf::replies_to<copy_command>::with<std::string>, caf::reacts_to<release_atom>>;
+using fake_lvm_actor = caf::typed_actor<
+  caf::replies_to<lvm_command>::with<std::string>, caf::replies_to<wipe_command>::with<std::string>,
+  caf::replies_to<copy_command>::with<std::string>,
+  caf::replies_to<fill_query>::with<std::vector<fill_entry>>, caf::reacts_to<release_atom>>;
 
 /// Spawns an event-based runner on `state` (deterministic under the test
 /// coordinator, unlike the real detached runner). Converts to lvm_runner_actor.

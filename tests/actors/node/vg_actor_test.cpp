@@ -502,3 +502,20 @@ TEST_F(vg_actor_test, an_interrupted_copy_is_redone_not_trusted) {
   EXPECT_EQ(lvm->copies.size(), 2u);
   EXPECT_FALSE(done->has_tag(lv_tags::copying));
 }
+
+TEST_F(vg_actor_test, the_fill_watch_grows_pools_between_scans_without_lvm) {
+  lvm->lvs["pool"] = test::fake_lv{100 * mib, "thin-pool"};
+  lvm->lvs["pool"].tags = {"olocal/owner=standalone"};
+  start();
+  auto commands = lvm->commands.size();
+  advance(10s); // a watch tick: the pool is empty, nothing to do
+  EXPECT_EQ(lvm->fill_queries, 1u);
+  EXPECT_EQ(lvm->commands.size(), commands) << "watching starts no lvm process";
+  lvm->lvs["pool"].used_bytes = 90 * mib; // filled up between scans
+  advance(10s);
+  EXPECT_EQ(lvm->lvs["pool"].size_bytes, 120 * mib) << "grown from the watch, before the scan";
+  auto changed =
+    std::count_if(lvm->commands.begin() + static_cast<long>(commands), lvm->commands.end(),
+                  [](auto& argv) { return argv[0] == "lvextend"; });
+  EXPECT_EQ(changed, 1);
+}

@@ -433,3 +433,33 @@ TEST_F(vg_actor_vm, a_restart_in_the_middle_of_changes_leaves_a_consistent_state
   vg = nullptr;
   rt.shutdown();
 }
+
+TEST_F(vg_actor_vm, the_device_mapper_watch_grows_a_filling_pool_between_scans) {
+  loop_vg disk{"olocal_vmwatch", 512 * mib};
+  runtime rt{runtime_options{2}};
+  vg_options opts;
+  opts.rescan_interval = 0ms; // no lvm scans on a timer at all
+  opts.watch_interval = 1s;
+  auto vg = spawn_vg_actor(rt.system(), disk.vg, spawn_lvm_runner(rt.system()), opts);
+  ASSERT_TRUE(
+    ask<lvm::lv_info>(rt, vg, create_lv_req{"pool", 64 * mib, "thin-pool", 0, "", "", "pool"}));
+  auto t =
+    ask<lvm::lv_info>(rt, vg, create_lv_req{"local-t", 100 * mib, "thin", 0, "pool", "", "volume"});
+  ASSERT_TRUE(t) << render(t.error());
+  run_ok(
+    {"dd", "if=/dev/urandom", "of=" + t->path, "bs=1M", "count=56", "oflag=direct", "status=none"});
+  uint64_t pool_size = 0;
+  for (int i = 0; i < 60 && pool_size <= 64 * mib; ++i) {
+    std::this_thread::sleep_for(500ms);
+    auto v = ask<vg_view>(rt, vg, get_atom::value);
+    ASSERT_TRUE(v);
+    pool_size = v->find("pool")->size_bytes;
+  }
+  EXPECT_GT(pool_size, 64 * mib)
+    << "the watch saw the fill through device-mapper and grew the pool";
+  for (auto name : {"local-t", "pool"})
+    EXPECT_TRUE(ask<bool>(rt, vg, delete_lv_req{name})) << name;
+  caf::anon_send_exit(vg, caf::exit_reason::user_shutdown);
+  vg = nullptr;
+  rt.shutdown();
+}
