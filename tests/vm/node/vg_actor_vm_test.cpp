@@ -61,6 +61,31 @@ struct loop_vg {
   }
 };
 
+/// A VG on a loop device with its actor, torn down in the right order.
+struct vg_session {
+  loop_vg disk;
+  vg_options opts;
+  runtime rt{runtime_options{2}};
+  vg_actor vg;
+
+  vg_session(std::string name, uint64_t bytes, vg_options o)
+    : disk(std::move(name), bytes), opts(std::move(o)) {
+    vg = spawn_vg_actor(rt.system(), disk.vg, spawn_lvm_runner(rt.system()), opts);
+  }
+  ~vg_session() {
+    caf::anon_send_exit(vg, caf::exit_reason::user_shutdown);
+    vg = nullptr;
+    rt.shutdown();
+  }
+};
+
+/// No rescan timer: every scan in these tests is caused by the test.
+vg_options manual_scans() {
+  vg_options opts;
+  opts.rescan_interval = std::chrono::milliseconds{0};
+  return opts;
+}
+
 struct vg_actor_vm : ::testing::Test {
   void SetUp() override {
     if (!test::in_vm())
@@ -88,12 +113,10 @@ std::string lvs_tags(const std::string& full_name) {
 } // namespace
 
 TEST_F(vg_actor_vm, lifecycle_on_real_lvm_and_rebuild_after_restart) {
-  loop_vg disk{"olocal_vmt", 512 * mib};
-  runtime rt{runtime_options{2}};
-  vg_options opts;
-  opts.rescan_interval = 0ms;         // no timer: every scan here is caused by the test
-  opts.thin_overprovision_ratio = 10; // 1 GiB of thin volume in a 128 MiB pool
-  auto vg = spawn_vg_actor(rt.system(), disk.vg, spawn_lvm_runner(rt.system()), opts);
+  auto options = manual_scans();
+  options.thin_overprovision_ratio = 10; // 1 GiB of thin volume in a 128 MiB pool
+  vg_session session{"olocal_vmt", 512 * mib, options};
+  auto& [disk, opts, rt, vg] = session;
 
   auto view = ask<vg_view>(rt, vg, get_atom::value);
   ASSERT_TRUE(view) << render(view.error());
@@ -191,17 +214,11 @@ TEST_F(vg_actor_vm, lifecycle_on_real_lvm_and_rebuild_after_restart) {
   ASSERT_TRUE(absent);
   EXPECT_FALSE(*absent);
   EXPECT_FALSE(fs::exists("/dev/" + disk.vg + "/local-a"));
-  caf::anon_send_exit(vg, caf::exit_reason::user_shutdown);
-  vg = nullptr;
-  rt.shutdown();
 }
 
 TEST_F(vg_actor_vm, thin_pool_policy_and_automatic_growth_on_real_lvm) {
-  loop_vg disk{"olocal_vmpol", 512 * mib};
-  runtime rt{runtime_options{2}};
-  vg_options opts;
-  opts.rescan_interval = 0ms;
-  auto vg = spawn_vg_actor(rt.system(), disk.vg, spawn_lvm_runner(rt.system()), opts);
+  vg_session session{"olocal_vmpol", 512 * mib, manual_scans()};
+  auto& [disk, opts, rt, vg] = session;
 
   create_lv_req pool{"pool", 64 * mib, "thin-pool", 0, "", "", "pool"};
   auto p = ask<lvm::lv_info>(rt, vg, pool);
@@ -250,9 +267,6 @@ TEST_F(vg_actor_vm, thin_pool_policy_and_automatic_growth_on_real_lvm) {
 
   for (auto name : {"snap-o", "local-o", "local-t", "pool"})
     EXPECT_TRUE(ask<bool>(rt, vg, delete_lv_req{name})) << name;
-  caf::anon_send_exit(vg, caf::exit_reason::user_shutdown);
-  vg = nullptr;
-  rt.shutdown();
 }
 
 namespace {
@@ -273,11 +287,8 @@ uint64_t nonzero_bytes(const std::string& device) {
 } // namespace
 
 TEST_F(vg_actor_vm, released_space_reads_as_zeroes) {
-  loop_vg disk{"olocal_vmwipe", 256 * mib};
-  runtime rt{runtime_options{2}};
-  vg_options opts;
-  opts.rescan_interval = 0ms;
-  auto vg = spawn_vg_actor(rt.system(), disk.vg, spawn_lvm_runner(rt.system()), opts);
+  vg_session session{"olocal_vmwipe", 256 * mib, manual_scans()};
+  auto& [disk, opts, rt, vg] = session;
   auto fill = [&](const std::string& name) {
     auto lv = ask<lvm::lv_info>(rt, vg, create_lv_req{name, 32 * mib});
     EXPECT_TRUE(lv) << render(lv.error());
@@ -304,9 +315,6 @@ TEST_F(vg_actor_vm, released_space_reads_as_zeroes) {
   ASSERT_TRUE(fresh);
   EXPECT_EQ(nonzero_bytes(fresh->path), 0u) << "released space reads as zeroes";
   ASSERT_TRUE(ask<bool>(rt, vg, delete_lv_req{"local-x2"}));
-  caf::anon_send_exit(vg, caf::exit_reason::user_shutdown);
-  vg = nullptr;
-  rt.shutdown();
 }
 
 namespace {
@@ -331,11 +339,8 @@ uint64_t checksum(const std::string& device, uint64_t bytes) {
 } // namespace
 
 TEST_F(vg_actor_vm, restore_and_clone_equal_their_source) {
-  loop_vg disk{"olocal_vmcopy", 512 * mib};
-  runtime rt{runtime_options{2}};
-  vg_options opts;
-  opts.rescan_interval = 0ms;
-  auto vg = spawn_vg_actor(rt.system(), disk.vg, spawn_lvm_runner(rt.system()), opts);
+  vg_session session{"olocal_vmcopy", 512 * mib, manual_scans()};
+  auto& [disk, opts, rt, vg] = session;
 
   // Thick: snapshot, change the origin, restore the snapshot by copy.
   auto origin = ask<lvm::lv_info>(rt, vg, create_lv_req{"local-o", 32 * mib});
@@ -384,9 +389,6 @@ TEST_F(vg_actor_vm, restore_and_clone_equal_their_source) {
 
   for (auto name : {"local-tc", "snap-t", "local-t", "pool", "local-r"})
     EXPECT_TRUE(ask<bool>(rt, vg, delete_lv_req{name})) << name;
-  caf::anon_send_exit(vg, caf::exit_reason::user_shutdown);
-  vg = nullptr;
-  rt.shutdown();
 }
 
 TEST_F(vg_actor_vm, a_restart_in_the_middle_of_changes_leaves_a_consistent_state) {
@@ -435,12 +437,10 @@ TEST_F(vg_actor_vm, a_restart_in_the_middle_of_changes_leaves_a_consistent_state
 }
 
 TEST_F(vg_actor_vm, the_device_mapper_watch_grows_a_filling_pool_between_scans) {
-  loop_vg disk{"olocal_vmwatch", 512 * mib};
-  runtime rt{runtime_options{2}};
-  vg_options opts;
-  opts.rescan_interval = 0ms; // no lvm scans on a timer at all
-  opts.watch_interval = 1s;
-  auto vg = spawn_vg_actor(rt.system(), disk.vg, spawn_lvm_runner(rt.system()), opts);
+  auto options = manual_scans(); // no lvm scans on a timer at all
+  options.watch_interval = 1s;
+  vg_session session{"olocal_vmwatch", 512 * mib, options};
+  auto& [disk, opts, rt, vg] = session;
   ASSERT_TRUE(
     ask<lvm::lv_info>(rt, vg, create_lv_req{"pool", 64 * mib, "thin-pool", 0, "", "", "pool"}));
   auto t =
@@ -459,7 +459,4 @@ TEST_F(vg_actor_vm, the_device_mapper_watch_grows_a_filling_pool_between_scans) 
     << "the watch saw the fill through device-mapper and grew the pool";
   for (auto name : {"local-t", "pool"})
     EXPECT_TRUE(ask<bool>(rt, vg, delete_lv_req{name})) << name;
-  caf::anon_send_exit(vg, caf::exit_reason::user_shutdown);
-  vg = nullptr;
-  rt.shutdown();
 }
