@@ -141,6 +141,12 @@ uint64_t round_up(uint64_t bytes, uint64_t extent) {
   return (bytes + extent - 1) / extent * extent;
 }
 
+/// The group's allocation unit: its extent size (512 bytes, lvm2's minimum
+/// size granularity, before the first scan has told it).
+uint64_t alloc_unit(const vg_state& st) {
+  return std::max<uint64_t>(st.view.vg.extent_size_bytes, 512);
+}
+
 double tag_number(const lvm::lv_info& lv, std::string_view key, double fallback) {
   auto text = lv_tags::value(lv, key);
   if (text.empty())
@@ -159,7 +165,7 @@ void queue_scan(vg_pointer self, std::function<void(caf::expected<uint64_t>)> th
 size_t plan_extensions(vg_pointer self) {
   size_t planned = 0;
   auto& st = self->state;
-  auto extent = std::max<uint64_t>(st.view.vg.extent_size_bytes, 512);
+  auto extent = alloc_unit(st);
   auto free = st.view.vg.free_bytes / extent * extent;
   for (auto& lv : st.view.lvs) {
     if (!owned_by_us(lv, st.opts) || st.extending.count(lv.name))
@@ -261,7 +267,7 @@ std::string incompatibility(const lvm::lv_info& lv, const create_lv_req& req, co
     return "exists with origin '" + origin + "', requested '" + req.origin + "'";
   if (req.layout == "thin-snapshot")
     return {};
-  auto wanted = round_up(req.size_bytes, std::max<uint64_t>(st.view.vg.extent_size_bytes, 512));
+  auto wanted = round_up(req.size_bytes, alloc_unit(st));
   if (req.layout == "copy") // sized by its origin's data, at least as requested
     return lv.size_bytes >= wanted ? std::string{}
                                    : "exists with " + std::to_string(lv.size_bytes) +
@@ -288,7 +294,7 @@ caf::expected<std::vector<std::string>> create_argv(const vg_state& st, const cr
   auto& vg = st.vg_name;
   // LVM allocates whole extents anyway; asking for them keeps the byte count
   // valid for lvm2 (a multiple of 512) whatever size the caller chose.
-  auto size = round_up(req.size_bytes, std::max<uint64_t>(st.view.vg.extent_size_bytes, 512));
+  auto size = round_up(req.size_bytes, alloc_unit(st));
   if (req.layout == "linear")
     return lvm::lvcreate_linear(vg, req.name, size, tags);
   if (req.layout == "copy") {
@@ -376,6 +382,20 @@ caf::error may_change(const vg_state& st, const std::string& name) {
 
 caf::expected<lvm::lv_info> lv_named(const vg_view& view, const std::string& name);
 
+/// Runs one change to LV `name`; on success rescans and answers the LV, on
+/// failure answers the error. Either way the next operation starts.
+void change_then_answer(vg_pointer self, caf::typed_response_promise<lvm::lv_info> rp,
+                        std::vector<std::string> argv, std::string name) {
+  run(self, std::move(argv), [self, rp, name](caf::expected<std::string> out) mutable {
+    if (!out) {
+      note_error(self, out.error());
+      rp.deliver(out.error());
+      return finish(self);
+    }
+    after_change<lvm::lv_info>(self, rp, [name](const vg_view& v) { return lv_named(v, name); });
+  });
+}
+
 /// Copies `bytes` of `source` into the new LV `name`, then removes its
 /// copying tag and answers it. A failed copy leaves the LV tagged as
 /// copying: an identical create redoes the copy, a delete wipes it.
@@ -392,15 +412,7 @@ void copy_into(vg_pointer self, caf::typed_response_promise<lvm::lv_info> rp, st
         log::info(who(self), "copied", {{"lv", name}, {"engine", how}});
         auto argv =
           lvm::lvchange_deltag(self->state.vg_name, name, {std::string{lv_tags::copying}});
-        run(self, *argv, [self, rp, name](caf::expected<std::string> out) mutable {
-          if (!out) {
-            note_error(self, out.error());
-            rp.deliver(out.error());
-            return finish(self);
-          }
-          after_change<lvm::lv_info>(self, rp,
-                                     [name](const vg_view& v) { return lv_named(v, name); });
-        });
+        change_then_answer(self, rp, std::move(*argv), name);
       },
       [self, rp](caf::error& err) mutable {
         note_error(self, err);
@@ -512,9 +524,7 @@ vg_actor::behavior_type vg_impl(vg_pointer self, std::string vg_name, lvm_runner
           return finish(self);
         }
         if (req.layout == "thin")
-          if (auto err = thin_admission(
-                st, req.pool,
-                round_up(req.size_bytes, std::max<uint64_t>(st.view.vg.extent_size_bytes, 512)))) {
+          if (auto err = thin_admission(st, req.pool, round_up(req.size_bytes, alloc_unit(st)))) {
             rp.deliver(err);
             return finish(self);
           }
@@ -618,8 +628,7 @@ vg_actor::behavior_type vg_impl(vg_pointer self, std::string vg_name, lvm_runner
           return finish(self);
         }
         auto existing = st.view.find(req.name);
-        auto wanted =
-          round_up(req.size_bytes, std::max<uint64_t>(st.view.vg.extent_size_bytes, 512));
+        auto wanted = round_up(req.size_bytes, alloc_unit(st));
         if (wanted < existing->size_bytes) {
           rp.deliver(make_error(errc::out_of_range,
                                 "logical volume " + req.name + " has " +
@@ -638,16 +647,7 @@ vg_actor::behavior_type vg_impl(vg_pointer self, std::string vg_name, lvm_runner
         }
         log::info(who(self), "extending logical volume",
                   {{"lv", req.name}, {"bytes", req.size_bytes}});
-        run(self, std::move(*argv),
-            [self, rp, name = req.name](caf::expected<std::string> out) mutable {
-              if (!out) {
-                note_error(self, out.error());
-                rp.deliver(out.error());
-                return finish(self);
-              }
-              after_change<lvm::lv_info>(self, rp,
-                                         [name](const vg_view& v) { return lv_named(v, name); });
-            });
+        change_then_answer(self, rp, std::move(*argv), req.name);
       });
       return rp;
     },
