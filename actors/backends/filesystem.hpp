@@ -16,6 +16,8 @@
 // same thing is already mounted at the target, unmount answers false when
 // nothing is mounted there.
 
+#include "actors/core/storage_types.hpp"
+
 #include <caf/expected.hpp>
 #include <caf/meta/type_name.hpp>
 
@@ -98,28 +100,6 @@ caf::expected<mount_options> parse_mount_options(const std::vector<std::string>&
 
 // -- the mount table ---------------------------------------------------------------
 
-/// One line of /proc/self/mountinfo, octal escapes (\040 ...) decoded.
-struct mount_entry {
-  uint32_t mount_id = 0;
-  uint32_t parent_id = 0;
-  uint32_t major = 0; ///< st_dev of the filesystem (for a block device its major:minor)
-  uint32_t minor = 0;
-  std::string root;          ///< the directory of the filesystem mounted here ("/" unless a bind)
-  std::string mount_point;   ///< absolute, as this process sees it
-  std::string options;       ///< per-mount options ("rw,relatime")
-  std::string fstype;        ///< "ext4"
-  std::string source;        ///< "/dev/loop3", "tmpfs"
-  std::string super_options; ///< per-filesystem options ("rw,discard")
-  /// Writes refused: the mount or the filesystem (e.g. after errors) is ro.
-  bool read_only = false;
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, mount_entry& x) {
-  return f(caf::meta::type_name("mount_entry"), x.mount_id, x.parent_id, x.major, x.minor, x.root,
-           x.mount_point, x.options, x.fstype, x.source, x.super_options, x.read_only);
-}
-
 /// Parses the text of a mountinfo file (proc(5): id, parent, major:minor,
 /// root, mount point, options, optional fields up to "-", fstype, source,
 /// super options). Pure. parse_error naming the line for a malformed line.
@@ -192,23 +172,6 @@ caf::expected<std::string> grow(const std::string& device, const std::string& mo
 
 // -- measuring -------------------------------------------------------------------
 
-/// statvfs of a mounted filesystem, in bytes and inodes (as df counts them:
-/// used = total - free, available = what an unprivileged user may still use).
-struct fs_stats {
-  uint64_t total_bytes = 0;
-  uint64_t used_bytes = 0;
-  uint64_t available_bytes = 0;
-  uint64_t total_inodes = 0;
-  uint64_t used_inodes = 0;
-  uint64_t free_inodes = 0;
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, fs_stats& x) {
-  return f(caf::meta::type_name("fs_stats"), x.total_bytes, x.used_bytes, x.available_bytes,
-           x.total_inodes, x.used_inodes, x.free_inodes);
-}
-
 /// statvfs(path). not_found, permission_denied or io_error naming the path.
 caf::expected<fs_stats> stats(const std::string& path);
 
@@ -217,17 +180,6 @@ caf::expected<fs_stats> stats(const std::string& path);
 caf::expected<uint64_t> block_device_size(const std::string& path);
 
 // -- health ----------------------------------------------------------------------
-
-/// CSI's VolumeCondition.
-struct volume_condition {
-  bool abnormal = false;
-  std::string message; ///< why it is abnormal, "" when normal
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, volume_condition& x) {
-  return f(caf::meta::type_name("volume_condition"), x.abnormal, x.message);
-}
 
 /// Checks a mounted volume: abnormal when the device node is missing (or not
 /// a block device), when nothing is mounted at `mountpoint` or it cannot be

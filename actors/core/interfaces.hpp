@@ -25,9 +25,11 @@ using registry_actor =
 namespace olocal {
 
 /// One block device of this node (disk actor).
-using disk_actor = caf::typed_actor<caf::replies_to<get_atom>::with<block_device>, // current facts
-                                    caf::reacts_to<block_device>, // new facts from a rescan
-                                    caf::replies_to<inspect_atom>::with<actor_report>>;
+using disk_actor =
+  caf::typed_actor<caf::replies_to<get_atom>::with<block_device>,          // current facts
+                   caf::reacts_to<block_device>,                           // from a rescan
+                   caf::replies_to<release_device_req>::with<std::string>, // -> wipe method
+                   caf::replies_to<inspect_atom>::with<actor_report>>;
 
 } // namespace olocal
 
@@ -53,6 +55,75 @@ using vg_actor = caf::typed_actor<
   caf::replies_to<rescan_atom>::with<uint64_t>, // -> generation after the scan
   caf::reacts_to<tick_atom>,                    // the periodic rescan timer
   caf::reacts_to<watch_atom>,                   // the fill watch timer (no lvm process)
+  caf::replies_to<inspect_atom>::with<actor_report>>;
+
+} // namespace olocal
+
+namespace olocal {
+
+/// Runs the blocking filesystem work of a node's volumes (mkfs, mount(2),
+/// resize2fs, statvfs, reading the mount table) off the scheduler threads:
+/// a detached actor in production, a fake in unit tests.
+using fs_runner_actor = caf::typed_actor<
+  caf::replies_to<ensure_fs_command>::with<std::string>, caf::replies_to<mount_command>::with<bool>,
+  caf::replies_to<unmount_command>::with<bool>, caf::replies_to<grow_command>::with<std::string>,
+  caf::replies_to<probe_command>::with<volume_usage>,
+  caf::replies_to<mounts_query>::with<std::vector<fs_ops::mount_entry>>>;
+
+/// One volume (an LV of a volume group): its life after creation, one
+/// operation at a time (stage, publish, expand, delete), state rebuilt from
+/// the kernel's mount table when it starts.
+using volume_actor = caf::typed_actor<
+  caf::replies_to<stage_req>::with<volume_state>, caf::replies_to<unstage_req>::with<volume_state>,
+  caf::replies_to<publish_req>::with<volume_state>,
+  caf::replies_to<unpublish_req>::with<volume_state>,
+  caf::replies_to<expand_req>::with<volume_state>,
+  caf::replies_to<delete_volume_req>::with<bool>, // then the actor exits
+  caf::replies_to<get_atom>::with<volume_state>,
+  caf::replies_to<stats_atom>::with<volume_stats>, // costs a statvfs, no lvm process
+  caf::reacts_to<lv_update>,                       // from the volume group's view
+  caf::replies_to<inspect_atom>::with<actor_report>>;
+
+/// Everything the node has, as its supervisor last saw it.
+struct node_view {
+  std::vector<block_device> devices;
+  std::vector<vg_view> vgs;
+  std::vector<volume_state> volumes;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_view& x) {
+  return f(caf::meta::type_name("node_view"), x.devices, x.vgs, x.volumes);
+}
+
+/// The node supervisor: spawns and monitors the disk, volume-group and
+/// volume actors, rebuilds them from LVM's reports and tags after a restart,
+/// and routes volume creation and deletion.
+using node_supervisor_actor =
+  caf::typed_actor<caf::replies_to<create_volume_req>::with<volume_state>,
+                   caf::replies_to<delete_volume_req>::with<bool>,
+                   caf::replies_to<volume_lookup>::with<volume_actor>,
+                   caf::replies_to<get_atom>::with<node_view>,
+                   caf::replies_to<rescan_atom>::with<uint64_t>, // -> volumes after reconcile
+                   caf::reacts_to<tick_atom>,                    // the reconcile timer
+                   caf::replies_to<inspect_atom>::with<actor_report>>;
+
+} // namespace olocal
+
+namespace olocal {
+
+/// The volume manager (CSI Controller): placement of new volumes on a node
+/// and a volume group, snapshots, expansion and listings, with idempotency
+/// and per-name serialization (requests for one name run one at a time; a
+/// repeated request answers what the first one made).
+using volume_manager_actor = caf::typed_actor<
+  caf::replies_to<provision_req>::with<volume_record>, caf::replies_to<unprovision_req>::with<bool>,
+  caf::replies_to<resize_req>::with<volume_record>,
+  caf::replies_to<snapshot_req>::with<snapshot_record>,
+  caf::replies_to<delete_snapshot_req>::with<bool>,
+  caf::replies_to<list_snapshots_req>::with<snapshot_page>,
+  caf::replies_to<list_volumes_req>::with<volume_page>,
+  caf::replies_to<capacity_req>::with<uint64_t>, caf::replies_to<volume_query>::with<volume_record>,
   caf::replies_to<inspect_atom>::with<actor_report>>;
 
 } // namespace olocal

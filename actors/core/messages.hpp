@@ -11,6 +11,7 @@
 #include <caf/meta/type_name.hpp>
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,7 @@ using tick_atom = caf::atom_constant<caf::atom("otick")>;
 using get_atom = caf::atom_constant<caf::atom("oget")>;
 using rescan_atom = caf::atom_constant<caf::atom("orescan")>;
 using watch_atom = caf::atom_constant<caf::atom("owatch")>;
+using stats_atom = caf::atom_constant<caf::atom("ostats")>;
 
 // -- inspection ----------------------------------------------------------------
 
@@ -113,8 +115,8 @@ struct block_device {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, block_device& x) {
   return f(caf::meta::type_name("block_device"), x.name, x.path, x.parent, x.kind, x.major, x.minor,
-           x.size_bytes, x.rotational, x.read_only, x.removable, x.dm_name, x.holders,
-           x.partitions);
+           x.size_bytes, x.rotational, x.read_only, x.removable, x.dm_name, x.holders, x.partitions,
+           x.signatures, x.mountpoints, x.probe_error);
 }
 
 // -- volume groups -------------------------------------------------------------
@@ -149,12 +151,14 @@ struct create_lv_req {
   /// 0 = the VG actor's defaults). Kept in tags, so they survive restarts.
   uint64_t expand_bytes = 0;
   uint32_t expand_at_percent = 0;
+  /// More tags for the new LV ("olocal/wipe=false"), kept like the others.
+  std::vector<std::string> tags;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, create_lv_req& x) {
   return f(caf::meta::type_name("create_lv_req"), x.name, x.size_bytes, x.layout, x.stripes, x.pool,
-           x.origin, x.kind, x.expand_bytes, x.expand_at_percent);
+           x.origin, x.kind, x.expand_bytes, x.expand_at_percent, x.tags);
 }
 
 /// Remove a logical volume; answers true when removed, false when it was
@@ -271,6 +275,434 @@ struct vg_view {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, vg_view& x) {
   return f(caf::meta::type_name("vg_view"), x.vg, x.pvs, x.lvs, x.generation, x.scanned_at_ms);
+}
+
+// -- filesystem work (the node's fs runners) -------------------------------------
+
+/// Make sure `device` holds an `fstype` filesystem: answers "" when it already
+/// does, the mkfs command that ran when the device was empty. A device that
+/// holds anything else (another filesystem, an LVM label, a partition table)
+/// is refused with failed_precondition: a volume is never reformatted.
+struct ensure_fs_command {
+  std::string device;
+  std::string fstype = "ext4";
+  int64_t timeout_ms = 300'000;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ensure_fs_command& x) {
+  return f(caf::meta::type_name("ensure_fs_command"), x.device, x.fstype, x.timeout_ms);
+}
+
+/// Mount `source` at `target`: a filesystem (fstype set) or a bind mount
+/// (fstype empty; source a directory or a device node). Answers true when it
+/// mounted, false when the same thing was already mounted there.
+struct mount_command {
+  std::string source;
+  std::string target;
+  std::string fstype; ///< "" = bind mount
+  std::vector<std::string> options;
+  bool read_only = false;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, mount_command& x) {
+  return f(caf::meta::type_name("mount_command"), x.source, x.target, x.fstype, x.options,
+           x.read_only);
+}
+
+/// Unmount whatever is mounted at `target`; with remove_target the now empty
+/// directory or file is removed too. Answers true when something was unmounted.
+struct unmount_command {
+  std::string target;
+  bool remove_target = false;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, unmount_command& x) {
+  return f(caf::meta::type_name("unmount_command"), x.target, x.remove_target);
+}
+
+/// Grow the filesystem on `device` (mounted at `mountpoint`) to the device's
+/// size. Answers the command(s) that ran.
+struct grow_command {
+  std::string device;
+  std::string mountpoint;
+  std::string fstype;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, grow_command& x) {
+  return f(caf::meta::type_name("grow_command"), x.device, x.mountpoint, x.fstype);
+}
+
+/// Capacity and health of a volume: statvfs of `mountpoint` (or the size of
+/// `device` for a raw block volume, when mountpoint is empty) and the
+/// volume's condition.
+struct probe_command {
+  std::string device;
+  std::string mountpoint; ///< "" for raw block volumes
+  bool expect_writable = true;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, probe_command& x) {
+  return f(caf::meta::type_name("probe_command"), x.device, x.mountpoint, x.expect_writable);
+}
+
+/// What probe_command found.
+struct volume_usage {
+  fs_ops::fs_stats stats; ///< block volumes: total_bytes only
+  fs_ops::volume_condition condition;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, volume_usage& x) {
+  return f(caf::meta::type_name("volume_usage"), x.stats, x.condition);
+}
+
+/// Every mount of the block device major:minor, and every bind mount of its
+/// device node (raw block volumes), in mount order.
+struct mounts_query {
+  uint32_t major = 0;
+  uint32_t minor = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, mounts_query& x) {
+  return f(caf::meta::type_name("mounts_query"), x.major, x.minor);
+}
+
+// -- volumes -------------------------------------------------------------------
+
+/// Stage a volume (CSI NodeStageVolume): a filesystem volume is formatted
+/// when empty and mounted at staging_path; a block volume only records it.
+struct stage_req {
+  std::string staging_path;
+  bool block = false;          ///< raw block access
+  std::string fstype = "ext4"; ///< ext4 | ext3 | xfs
+  std::vector<std::string> mount_options;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, stage_req& x) {
+  return f(caf::meta::type_name("stage_req"), x.staging_path, x.block, x.fstype, x.mount_options);
+}
+
+struct unstage_req {
+  std::string staging_path;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, unstage_req& x) {
+  return f(caf::meta::type_name("unstage_req"), x.staging_path);
+}
+
+/// Publish a staged volume at target_path (CSI NodePublishVolume): a bind
+/// mount of the staging mount, or of the device node for a block volume.
+struct publish_req {
+  std::string target_path;
+  bool read_only = false;
+  std::vector<std::string> mount_options;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, publish_req& x) {
+  return f(caf::meta::type_name("publish_req"), x.target_path, x.read_only, x.mount_options);
+}
+
+struct unpublish_req {
+  std::string target_path;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, unpublish_req& x) {
+  return f(caf::meta::type_name("unpublish_req"), x.target_path);
+}
+
+/// Grow a volume to size_bytes: the LV, then (when staged) its filesystem,
+/// online. Never shrinks.
+struct expand_req {
+  uint64_t size_bytes = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, expand_req& x) {
+  return f(caf::meta::type_name("expand_req"), x.size_bytes);
+}
+
+/// New facts about a volume's LV from its volume group (present = false: the
+/// LV disappeared from the group without being deleted through us).
+struct lv_update {
+  lvm::lv_info lv;
+  bool present = true;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, lv_update& x) {
+  return f(caf::meta::type_name("lv_update"), x.lv, x.present);
+}
+
+/// One bind of a published volume.
+struct publish_target {
+  std::string path;
+  bool read_only = false;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, publish_target& x) {
+  return f(caf::meta::type_name("publish_target"), x.path, x.read_only);
+}
+
+/// What a volume actor knows about its volume.
+struct volume_state {
+  std::string id; ///< the LV name (= CSI volume id)
+  std::string vg;
+  std::string device; ///< "/dev/<vg>/<lv>"
+  uint64_t size_bytes = 0;
+  std::string kind;  ///< tag: volume | clone | ephemeral | snapshot
+  std::string phase; ///< ready | staged | published | expanding | deleting | lost
+  bool block = false;
+  std::string fstype; ///< filesystem volumes once staged
+  std::string staging_path;
+  std::vector<publish_target> targets;
+  bool lv_present = true;
+  bool snapshot_invalid = false;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, volume_state& x) {
+  return f(caf::meta::type_name("volume_state"), x.id, x.vg, x.device, x.size_bytes, x.kind,
+           x.phase, x.block, x.fstype, x.staging_path, x.targets, x.lv_present, x.snapshot_invalid);
+}
+
+/// A volume's capacity and condition (CSI NodeGetVolumeStats).
+struct volume_stats {
+  volume_state state;
+  volume_usage usage;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, volume_stats& x) {
+  return f(caf::meta::type_name("volume_stats"), x.state, x.usage);
+}
+
+// -- the node ------------------------------------------------------------------
+
+/// Create a volume in volume group `vg` and start its actor (idempotent like
+/// create_lv_req).
+struct create_volume_req {
+  std::string vg;
+  create_lv_req lv;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, create_volume_req& x) {
+  return f(caf::meta::type_name("create_volume_req"), x.vg, x.lv);
+}
+
+/// Delete a volume (idempotent: a missing volume answers false). Refused
+/// with failed_precondition while it is staged or published.
+struct delete_volume_req {
+  std::string id;
+  bool wipe = true;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, delete_volume_req& x) {
+  return f(caf::meta::type_name("delete_volume_req"), x.id, x.wipe);
+}
+
+/// Release a whole device (a Device-type volume) for reuse: refuses a device
+/// that is mounted or held; with wipe (the default) its content is discarded
+/// with zeroing or zero-filled first. Answers the wipe method used.
+struct release_device_req {
+  bool wipe = true;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, release_device_req& x) {
+  return f(caf::meta::type_name("release_device_req"), x.wipe);
+}
+
+/// Find the actor of volume `id`.
+struct volume_lookup {
+  std::string id;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, volume_lookup& x) {
+  return f(caf::meta::type_name("volume_lookup"), x.id);
+}
+
+// -- the cluster: volume manager (CSI Controller) ---------------------------------
+
+/// StorageClass / VolumeSnapshotClass parameters and volume contexts.
+using param_map = std::map<std::string, std::string>;
+
+/// CSI CreateVolume, translated from protobuf by the gateway.
+struct provision_req {
+  std::string name;            ///< becomes the volume id (and the LV name)
+  uint64_t required_bytes = 0; ///< 0 = the default size (1 GiB, or the limit if smaller)
+  uint64_t limit_bytes = 0;    ///< 0 = no limit
+  param_map params;
+  bool block = false;
+  std::string fstype;             ///< from the volume capability ("" = parameters or ext4)
+  std::string source_snapshot;    ///< restore from this snapshot id
+  std::string source_volume;      ///< clone this volume id
+  std::vector<std::string> nodes; ///< acceptable nodes (requisite topology); empty = any
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, provision_req& x) {
+  return f(caf::meta::type_name("provision_req"), x.name, x.required_bytes, x.limit_bytes, x.params,
+           x.block, x.fstype, x.source_snapshot, x.source_volume, x.nodes);
+}
+
+/// A volume as the controller reports it.
+struct volume_record {
+  std::string id;
+  uint64_t capacity_bytes = 0;
+  std::string node;
+  std::string vg;
+  param_map context; ///< handed to the node at stage/publish
+  std::string source_snapshot;
+  std::string source_volume;
+  bool abnormal = false; ///< condition
+  std::string message;
+  std::vector<std::string> published_nodes;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, volume_record& x) {
+  return f(caf::meta::type_name("volume_record"), x.id, x.capacity_bytes, x.node, x.vg, x.context,
+           x.source_snapshot, x.source_volume, x.abnormal, x.message, x.published_nodes);
+}
+
+/// CSI DeleteVolume (idempotent: answers false when nothing was there).
+struct unprovision_req {
+  std::string id;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, unprovision_req& x) {
+  return f(caf::meta::type_name("unprovision_req"), x.id);
+}
+
+/// CSI ControllerExpandVolume.
+struct resize_req {
+  std::string id;
+  uint64_t required_bytes = 0;
+  uint64_t limit_bytes = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, resize_req& x) {
+  return f(caf::meta::type_name("resize_req"), x.id, x.required_bytes, x.limit_bytes);
+}
+
+/// CSI CreateSnapshot.
+struct snapshot_req {
+  std::string name;
+  std::string source_volume;
+  param_map params;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, snapshot_req& x) {
+  return f(caf::meta::type_name("snapshot_req"), x.name, x.source_volume, x.params);
+}
+
+struct snapshot_record {
+  std::string id;
+  std::string source_volume;
+  uint64_t size_bytes = 0;
+  int64_t created_s = 0; ///< Unix seconds
+  bool ready = true;
+  std::string node;
+  std::string vg;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, snapshot_record& x) {
+  return f(caf::meta::type_name("snapshot_record"), x.id, x.source_volume, x.size_bytes,
+           x.created_s, x.ready, x.node, x.vg);
+}
+
+struct delete_snapshot_req {
+  std::string id;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, delete_snapshot_req& x) {
+  return f(caf::meta::type_name("delete_snapshot_req"), x.id);
+}
+
+/// CSI ListSnapshots / ListVolumes: a page of at most max_entries (0 = all)
+/// starting at an opaque token ("" = the start). A token this actor did not
+/// hand out is refused with aborted, as the spec asks.
+struct list_snapshots_req {
+  uint32_t max_entries = 0;
+  std::string starting_token;
+  std::string snapshot_id;   ///< just this one
+  std::string source_volume; ///< of this volume
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, list_snapshots_req& x) {
+  return f(caf::meta::type_name("list_snapshots_req"), x.max_entries, x.starting_token,
+           x.snapshot_id, x.source_volume);
+}
+
+struct list_volumes_req {
+  uint32_t max_entries = 0;
+  std::string starting_token;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, list_volumes_req& x) {
+  return f(caf::meta::type_name("list_volumes_req"), x.max_entries, x.starting_token);
+}
+
+struct snapshot_page {
+  std::vector<snapshot_record> entries;
+  std::string next_token;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, snapshot_page& x) {
+  return f(caf::meta::type_name("snapshot_page"), x.entries, x.next_token);
+}
+
+struct volume_page {
+  std::vector<volume_record> entries;
+  std::string next_token;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, volume_page& x) {
+  return f(caf::meta::type_name("volume_page"), x.entries, x.next_token);
+}
+
+/// CSI GetCapacity: bytes available for one new volume with these parameters.
+struct capacity_req {
+  param_map params;
+  std::vector<std::string> nodes; ///< accessible topology; empty = any
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, capacity_req& x) {
+  return f(caf::meta::type_name("capacity_req"), x.params, x.nodes);
+}
+
+/// CSI ControllerGetVolume.
+struct volume_query {
+  std::string id;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, volume_query& x) {
+  return f(caf::meta::type_name("volume_query"), x.id);
 }
 
 } // namespace olocal

@@ -112,3 +112,59 @@ typename Inspector::result_type inspect(Inspector& f, lv_info& x) {
 // -- reading -----------------------------------------------------------------
 
 } // namespace olocal::lvm
+
+// -- filesystems -------------------------------------------------------------
+
+namespace olocal::fs_ops {
+
+/// One line of /proc/self/mountinfo, octal escapes (\040 ...) decoded.
+struct mount_entry {
+  uint32_t mount_id = 0;
+  uint32_t parent_id = 0;
+  uint32_t major = 0; ///< st_dev of the filesystem (for a block device its major:minor)
+  uint32_t minor = 0;
+  std::string root;          ///< the directory of the filesystem mounted here ("/" unless a bind)
+  std::string mount_point;   ///< absolute, as this process sees it
+  std::string options;       ///< per-mount options ("rw,relatime")
+  std::string fstype;        ///< "ext4"
+  std::string source;        ///< "/dev/loop3", "tmpfs"
+  std::string super_options; ///< per-filesystem options ("rw,discard")
+  /// Writes refused: the mount or the filesystem (e.g. after errors) is ro.
+  bool read_only = false;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, mount_entry& x) {
+  return f(caf::meta::type_name("mount_entry"), x.mount_id, x.parent_id, x.major, x.minor, x.root,
+           x.mount_point, x.options, x.fstype, x.source, x.super_options, x.read_only);
+}
+
+/// statvfs of a mounted filesystem, in bytes and inodes (as df counts them:
+/// used = total - free, available = what an unprivileged user may still use).
+struct fs_stats {
+  uint64_t total_bytes = 0;
+  uint64_t used_bytes = 0;
+  uint64_t available_bytes = 0;
+  uint64_t total_inodes = 0;
+  uint64_t used_inodes = 0;
+  uint64_t free_inodes = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, fs_stats& x) {
+  return f(caf::meta::type_name("fs_stats"), x.total_bytes, x.used_bytes, x.available_bytes,
+           x.total_inodes, x.used_inodes, x.free_inodes);
+}
+
+/// CSI's VolumeCondition.
+struct volume_condition {
+  bool abnormal = false;
+  std::string message; ///< why it is abnormal, "" when normal
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, volume_condition& x) {
+  return f(caf::meta::type_name("volume_condition"), x.abnormal, x.message);
+}
+
+} // namespace olocal::fs_ops

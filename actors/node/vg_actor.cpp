@@ -291,6 +291,7 @@ caf::expected<std::vector<std::string>> create_argv(const vg_state& st, const cr
     tags.push_back(std::string{lv_tags::expand_bytes} + std::to_string(req.expand_bytes));
   if (req.layout == "snapshot" && req.expand_at_percent > 0)
     tags.push_back(std::string{lv_tags::expand_at} + std::to_string(req.expand_at_percent));
+  tags.insert(tags.end(), req.tags.begin(), req.tags.end());
   auto& vg = st.vg_name;
   // LVM allocates whole extents anyway; asking for them keeps the byte count
   // valid for lvm2 (a multiple of 512) whatever size the caller chose.

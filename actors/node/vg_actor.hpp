@@ -22,6 +22,8 @@ inline constexpr std::string_view expand_at = "olocal/expand-at=";
 /// Present while a copy into the LV is unfinished (a crash leaves it; the
 /// next identical create redoes the copy).
 inline constexpr std::string_view copying = "olocal/state=copying";
+/// "olocal/wipe=false": the StorageClass turned secure release off.
+inline constexpr std::string_view wipe = "olocal/wipe=";
 
 /// The value of the tag with `key` (one of the prefixes above), "" if absent.
 std::string value(const lvm::lv_info& lv, std::string_view key);

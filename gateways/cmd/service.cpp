@@ -5,16 +5,16 @@
 #include "actors/core/options.hpp"
 #include "actors/core/runtime.hpp"
 #include "actors/node/block_devices.hpp"
-#include "actors/node/disk_actor.hpp"
-#include "actors/node/lvm_runner.hpp"
-#include "actors/node/vg_actor.hpp"
+#include "actors/node/node_supervisor.hpp"
 #include "gateways/admin/observability.hpp"
+#include "gateways/cmd/file_pool.hpp"
 #include "gateways/cmd/version.hpp"
 #include "gateways/metrics/metrics.hpp"
 
 #include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -45,6 +45,11 @@ void service_options::declare(option_set& set) {
                "rebuilt from LVM at start");
   set.add("rescan-interval", rescan_interval,
           "how often each volume group is rescanned (one lvm process per scan)");
+  set.add("pool-file", pool_file,
+          "make (once) and manage a volume group on a loop device over this file (the demo "
+          "pool; \"\" = none)");
+  set.add("pool-size", pool_size, "size of a new pool file in bytes", 64ull << 20);
+  set.add("pool-vg", pool_vg, "name of the pool's volume group");
 }
 
 caf::error apply_logging(const service_options& opts) {
@@ -104,31 +109,42 @@ caf::expected<std::unique_ptr<service>> service::start(const service_options& op
   p->rt = std::make_unique<runtime>(runtime_options{opts.workers});
   log::info("service", "actor system started", {{"workers", p->rt->workers()}});
 
-  // Node discovery: one disk actor per block device the kernel shows.
+  // Standalone's demo pool: a VG on a loop device over a file (made once).
+  auto volume_groups = opts.volume_groups;
+  if (!opts.pool_file.empty()) {
+    auto loop = ensure_file_pool({opts.pool_file, opts.pool_size, opts.pool_vg});
+    if (!loop) {
+      p->rt->shutdown();
+      return std::move(loop.error());
+    }
+    if (std::find(volume_groups.begin(), volume_groups.end(), opts.pool_vg) == volume_groups.end())
+      volume_groups.push_back(opts.pool_vg);
+  }
+
+  // Node discovery (blocking, once, before serving), then the node
+  // supervisor: one disk actor per block device, one VG actor per managed
+  // group (each with its own runner: groups work in parallel, changes within
+  // a group are serialized), one volume actor per volume found in the groups
+  // (LVM's tags are the database; mounts are read back from the kernel).
   auto devices = discover_block_devices(opts.sysfs);
   annotate_usage(devices);
   std::map<std::string, double> per_kind;
-  for (auto& dev : devices) {
+  for (auto& dev : devices)
     per_kind[dev.kind] += 1;
-    auto name = "disk/" + dev.name;
-    auto handle = spawn_disk_actor(p->rt->system(), dev);
-    if (auto id = p->rt->adopt(caf::actor_cast<caf::actor>(handle), name, "disk"); !id)
-      return std::move(id.error());
-  }
   for (auto& [kind, n] : per_kind)
     m.block_devices.Add({{"kind", kind}}).Set(n);
   log::info("service", "block devices discovered",
             {{"count", devices.size()}, {"sysfs", opts.sysfs}});
-
-  // One actor per managed volume group, each with its own runner: groups
-  // work in parallel, changes within a group are serialized. Each actor
-  // rebuilds its view from LVM at start (the tags are the database).
-  for (auto& vg_name : opts.volume_groups) {
-    vg_options vopts;
-    vopts.rescan_interval = opts.rescan_interval;
-    auto runner = spawn_lvm_runner(p->rt->system());
-    auto vg = spawn_vg_actor(p->rt->system(), vg_name, runner, vopts);
-    if (auto id = p->rt->adopt(caf::actor_cast<caf::actor>(vg), "vg/" + vg_name, "vg"); !id)
+  node_setup setup;
+  setup.devices = std::move(devices);
+  setup.volume_groups = volume_groups;
+  setup.vg.rescan_interval = opts.rescan_interval;
+  setup.registry = p->rt->registry();
+  {
+    // Only the registry keeps the supervisor: a handle held here would keep
+    // the actor system from shutting down.
+    auto node = spawn_node_supervisor(p->rt->system(), std::move(setup));
+    if (auto id = p->rt->adopt(caf::actor_cast<caf::actor>(node), "node", "node"); !id)
       return std::move(id.error());
   }
 

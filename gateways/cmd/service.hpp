@@ -26,6 +26,9 @@ struct service_options {
   std::string port_file;                  ///< where to write the bound HTTP port ("" = nowhere)
   std::vector<std::string> volume_groups; ///< VGs this node manages (one VG actor each)
   std::chrono::milliseconds rescan_interval{60'000}; ///< VG rescan period
+  std::string pool_file;                             ///< a file-backed demo pool ("" = none)
+  uint64_t pool_size = 4ull << 30;                   ///< size of a new pool file
+  std::string pool_vg = "open-local-pool-0";
 
   /// Declares the options above in `set` (one place for all sub-commands).
   void declare(option_set& set);

@@ -22,44 +22,13 @@
 using namespace olocal;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
+using test::ask;
+using test::loop_vg;
+using test::run_ok;
 
 namespace {
 
 constexpr uint64_t mib = 1ull << 20;
-
-std::string run_ok(std::vector<std::string> argv) {
-  auto r = run_command({argv, 120s, {"DM_DISABLE_UDEV=1", "LC_ALL=C"}});
-  EXPECT_TRUE(r) << render_argv(argv);
-  if (!r)
-    return {};
-  EXPECT_EQ(r->exit_code, 0) << render_argv(argv) << "\n" << r->err;
-  return r->out;
-}
-
-/// A VG on a loop device backed by a sparse file on the guest's tmpfs.
-struct loop_vg {
-  std::string vg;
-  std::string image;
-  std::string loop;
-
-  loop_vg(std::string name, uint64_t bytes) : vg(std::move(name)) {
-    image = "/run/" + vg + ".img";
-    std::ofstream{image};
-    fs::resize_file(image, bytes);
-    loop = run_ok({"losetup", "-f", "--show", image});
-    while (!loop.empty() && loop.back() == '\n')
-      loop.pop_back();
-    run_ok(*lvm::pvcreate({loop}));
-    run_ok(*lvm::vgcreate(vg, {loop}));
-  }
-
-  ~loop_vg() {
-    run_command({{"vgremove", "-ff", "-y", vg}, 120s, {"DM_DISABLE_UDEV=1"}});
-    run_command({{"pvremove", "-ff", "-y", loop}, 60s, {"DM_DISABLE_UDEV=1"}});
-    run_command({{"losetup", "-d", loop}, 60s});
-    fs::remove(image);
-  }
-};
 
 /// A VG on a loop device with its actor, torn down in the right order.
 struct vg_session {
@@ -92,15 +61,6 @@ struct vg_actor_vm : ::testing::Test {
       GTEST_SKIP() << "needs device-mapper: run through tests/vm/run-in-vm.sh";
   }
 };
-
-template <class T, class Handle, class Req>
-caf::expected<T> ask(runtime& rt, const Handle& h, Req req) {
-  caf::scoped_actor self{rt.system()};
-  caf::expected<T> result{caf::error{}};
-  self->request(h, 120s, std::move(req))
-    .receive([&](T& x) { result = std::move(x); }, [&](caf::error& e) { result = std::move(e); });
-  return result;
-}
 
 std::string lvs_tags(const std::string& full_name) {
   auto out = run_ok({"lvs", "--noheadings", "-o", "lv_tags", full_name});

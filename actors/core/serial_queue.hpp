@@ -1,0 +1,48 @@
+#pragma once
+
+// One operation at a time, in arrival order, inside one actor (STYLE.md rule
+// 7: serialize per resource inside an actor, not with mutexes). An operation
+// is a function that starts asynchronous work (requests to other actors) and
+// calls finish() exactly once when that work is done, on success and on error.
+// Only ever used from the owning actor's handlers, so it needs no lock.
+
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <utility>
+
+namespace olocal {
+
+class serial_queue {
+public:
+  /// Queues `op`; runs it now when nothing else is running.
+  void push(std::function<void()> op) {
+    ops_.push_back(std::move(op));
+    pump();
+  }
+
+  /// Ends the running operation and starts the next one.
+  void finish() {
+    busy_ = false;
+    pump();
+  }
+
+  bool busy() const { return busy_; }
+  /// Operations waiting behind the running one.
+  size_t waiting() const { return ops_.size(); }
+
+private:
+  void pump() {
+    if (busy_ || ops_.empty())
+      return;
+    busy_ = true;
+    auto op = std::move(ops_.front());
+    ops_.pop_front();
+    op();
+  }
+
+  std::deque<std::function<void()>> ops_;
+  bool busy_ = false;
+};
+
+} // namespace olocal
