@@ -54,6 +54,18 @@ mount -t 9p -o "$p9opts,ro,cache=loose" host0 /host || die "mount of the host ro
 mount -t 9p -o "$p9opts,ro" olrun /rundir || die "mount of the run directory (9p olrun) failed"
 IFS= read -r nonce </rundir/nonce || die "no nonce in the run directory"
 
+# Disks attached with run-in-vm.sh --disk: virtio-blk, loaded only when there
+# are some (no udev here to load it on demand). Probing is synchronous: the
+# /dev/vdX nodes exist once modprobe returns.
+ndisks=0
+[ ! -r /rundir/disks ] || IFS= read -r ndisks </rundir/disks
+if [ "${ndisks:-0}" -gt 0 ]; then
+  load virtio_blk || die "cannot load virtio_blk for the --disk disks"
+  found=0
+  for d in /sys/block/vd*; do [ ! -e "$d" ] || found=$((found + 1)); done
+  [ "$found" -ge "$ndisks" ] || die "expected $ndisks virtio disks, the kernel shows $found"
+fi
+
 mount -t tmpfs -o mode=0755 tmpfs /ovl || die "mount tmpfs /ovl"
 mkdir -p /ovl/upper /ovl/work
 mount -t overlay -o lowerdir=/host,upperdir=/ovl/upper,workdir=/ovl/work overlay /newroot ||

@@ -30,6 +30,11 @@ options:
   --out DIR          host directory shared writable into the guest at the
                      same path (created if missing); $OLOCAL_VM_OUT in the guest
   --env NAME=VALUE   export NAME=VALUE in the guest (repeatable)
+  --disk FILE        attach FILE (a raw image or a block device, read-write)
+                     as a virtio-blk disk: /dev/vda, /dev/vdb, ... in the
+                     order given (repeatable); $OLOCAL_VM_DISKS in the guest
+                     lists them. Host page cache bypassed (cache=none) when
+                     FILE allows O_DIRECT, else cache=writeback
   -v, --verbose      show the whole console (kernel and init messages)
   -h, --help         this text
 
@@ -62,6 +67,7 @@ timeout=900
 out=
 verbose=0
 envs=()
+disks=()
 while (($#)); do
   opt=$1
   case $opt in
@@ -69,7 +75,7 @@ while (($#)); do
     -h | --help) usage; exit 0 ;;
     -v | --verbose) verbose=1; shift; continue ;;
     --*=*) val=${opt#*=}; opt=${opt%%=*}; shift ;;
-    --mem | --smp | --timeout | --out | --env)
+    --mem | --smp | --timeout | --out | --env | --disk)
       (($# >= 2)) || usage_error "$opt needs a value"
       val=$2
       shift 2
@@ -86,6 +92,7 @@ while (($#)); do
       [[ $val =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || usage_error "--env: expected NAME=VALUE, got: $val"
       envs+=("$val")
       ;;
+    --disk) [[ -n $val ]] || usage_error "--disk: empty path"; disks+=("$val") ;;
     *) usage_error "unknown option: $opt" ;;
   esac
 done
@@ -104,6 +111,32 @@ if [[ -n $out ]]; then
   mkdir -p -- "$out"
   out=$(cd -- "$out" && pwd -P)
 fi
+
+# --disk: raw images or block devices, each a virtio-blk disk of the guest.
+((${#disks[@]} <= 26)) || usage_error "--disk: at most 26 disks"
+letters=abcdefghijklmnopqrstuvwxyz
+drive_args=()
+guest_disks=()
+for i in "${!disks[@]}"; do
+  f=${disks[$i]}
+  [[ $f != *$'\n'* ]] || usage_error "--disk: newline in path"
+  [[ -f $f || -b $f ]] || usage_error "--disk: not a regular file or block device: $f"
+  [[ -r $f && -w $f ]] || usage_error "--disk: not readable and writable: $f"
+  f=$(realpath -- "$f")
+  # cache=none opens FILE with O_DIRECT (the guest's I/O reaches the host's
+  # disk, not the host's page cache); file systems without O_DIRECT (tmpfs)
+  # get the host page cache instead.
+  cache_mode=none
+  if ! dd if="$f" of=/dev/null bs=4096 count=1 iflag=direct status=none 2>/dev/null; then
+    cache_mode=writeback
+    say "note: $f refuses O_DIRECT; attached with cache=writeback (host page cache)"
+  fi
+  # -drive separates options with commas; a comma in the path is doubled.
+  drive_args+=(-drive "file=${f//,/,,},format=raw,if=virtio,cache=$cache_mode")
+  guest_disks+=("/dev/vd${letters:i:1}")
+  debug "disk $f -> ${guest_disks[-1]} (cache=$cache_mode)"
+done
+((${#guest_disks[@]} == 0)) || envs=("OLOCAL_VM_DISKS=${guest_disks[*]}" "${envs[@]}")
 
 # --- initramfs, cached by kernel version + hash of the harness ------------
 cache=${OLOCAL_VM_CACHE:-/var/tmp/open-local-vm}
@@ -174,6 +207,7 @@ printf '%s\0' "$@" >"$share/argv"
 if ((${#envs[@]})); then printf '%s\0' "${envs[@]}" >"$share/env"; else : >"$share/env"; fi
 printf '%s\0' "$(pwd -P 2>/dev/null || echo /)" >"$share/cwd"
 printf '%s\n' "$out" >"$share/out"
+printf '%s\n' "${#disks[@]}" >"$share/disks"
 
 # --- qemu ------------------------------------------------------------------
 # Software emulation by default: /dev/kvm exists on the CI machines but qemu
@@ -194,6 +228,7 @@ qemu_args=(
   -append "console=ttyS0,115200 panic=-1 oops=panic quiet loglevel=3 printk.time=0 mitigations=off cryptomgr.notests"
   -virtfs "local,path=/,mount_tag=host0,security_model=passthrough,readonly=on,multidevs=remap"
   -virtfs "local,path=$share,mount_tag=olrun,security_model=passthrough,readonly=on"
+  "${drive_args[@]}"
 )
 if [[ -n $out ]]; then
   qemu_args+=(-virtfs "local,path=$out,mount_tag=olout,security_model=$security_model,multidevs=remap")
