@@ -1,0 +1,361 @@
+#include "actors/cluster/volume_manager.hpp"
+
+#include "actors/core/errc.hpp"
+#include "actors/node/node_supervisor.hpp"
+#include "tests/support/actor_fixture.hpp"
+#include "tests/support/fake_fs.hpp"
+#include "tests/support/fake_lvm.hpp"
+
+#include <algorithm>
+
+using namespace olocal;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr uint64_t mib = 1ull << 20;
+constexpr uint64_t gib = 1ull << 30;
+
+vg_view vg_with(std::string name, uint64_t free, std::vector<std::string> pools = {}) {
+  vg_view v;
+  v.vg.name = std::move(name);
+  v.vg.free_bytes = free;
+  v.vg.extent_size_bytes = 4 * mib;
+  for (auto& p : pools) {
+    lvm::lv_info lv;
+    lv.name = p;
+    lv.segtype = "thin-pool";
+    lv.attr = "twi-a-tz--";
+    v.lvs.push_back(lv);
+  }
+  return v;
+}
+
+} // namespace
+
+TEST(choose_size, rounds_to_extents_within_the_range) {
+  EXPECT_EQ(*choose_size(0, 0, 4 * mib, gib), gib) << "the default";
+  EXPECT_EQ(*choose_size(0, 100 * mib, 4 * mib, gib), 100 * mib) << "the default capped";
+  EXPECT_EQ(*choose_size(10 * mib + 1, 0, 4 * mib, gib), 12 * mib);
+  EXPECT_EQ(*choose_size(10 * mib, 12 * mib, 4 * mib, gib), 12 * mib);
+  auto tight = choose_size(10 * mib, 11 * mib, 4 * mib, gib);
+  ASSERT_FALSE(tight);
+  EXPECT_EQ(code_of(tight.error()), errc::out_of_range);
+  auto inverted = choose_size(20 * mib, 10 * mib, 4 * mib, gib);
+  ASSERT_FALSE(inverted);
+  EXPECT_EQ(code_of(inverted.error()), errc::invalid_argument);
+  EXPECT_NE(render(inverted.error()).find("limit_bytes"), std::string::npos);
+  EXPECT_FALSE(choose_size(~0ull, 0, 4 * mib, gib));
+}
+
+TEST(choose_vg, binpacks_and_honours_the_parameters) {
+  std::vector<vg_view> vgs = {vg_with("big", 10 * gib), vg_with("small", 2 * gib, {"thinpool"}),
+                              vg_with("tiny", 100 * mib)};
+  volume_params p;
+  EXPECT_EQ(*choose_vg(vgs, p, gib), "small") << "the fullest group that fits";
+  EXPECT_EQ(*choose_vg(vgs, p, 5 * gib), "big");
+  EXPECT_EQ(*choose_vg(vgs, p, 50 * mib), "tiny");
+  auto none = choose_vg(vgs, p, 20 * gib);
+  ASSERT_FALSE(none);
+  EXPECT_EQ(code_of(none.error()), errc::resource_exhausted);
+  p.vg_name = "big";
+  EXPECT_EQ(*choose_vg(vgs, p, gib), "big");
+  p.vg_name = "nope";
+  auto unknown = choose_vg(vgs, p, gib);
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(code_of(unknown.error()), errc::invalid_argument);
+  EXPECT_NE(render(unknown.error()).find("vgName"), std::string::npos);
+  p.vg_name = "tiny";
+  auto full = choose_vg(vgs, p, gib);
+  ASSERT_FALSE(full);
+  EXPECT_EQ(code_of(full.error()), errc::resource_exhausted);
+  volume_params thin;
+  thin.lvm_type = "thin";
+  EXPECT_EQ(*choose_vg(vgs, thin, 100 * gib), "small") << "thin volumes go where the pool is";
+  thin.vg_name = "big";
+  auto no_pool = choose_vg(vgs, thin, gib);
+  ASSERT_FALSE(no_pool);
+  EXPECT_EQ(code_of(no_pool.error()), errc::failed_precondition);
+}
+
+TEST(page_range, pages_by_index_tokens) {
+  EXPECT_EQ(*page_range(10, 0, ""), std::make_pair(size_t{0}, size_t{10}));
+  EXPECT_EQ(*page_range(10, 4, ""), std::make_pair(size_t{0}, size_t{4}));
+  EXPECT_EQ(*page_range(10, 4, "8"), std::make_pair(size_t{8}, size_t{10}));
+  EXPECT_EQ(*page_range(10, 4, "10"), std::make_pair(size_t{10}, size_t{10}));
+  for (std::string bad : {"11", "x", "-1", "1x", " 1"}) {
+    auto r = page_range(10, 4, bad);
+    ASSERT_FALSE(r) << bad;
+    EXPECT_EQ(code_of(r.error()), errc::aborted);
+  }
+}
+
+namespace {
+
+struct volume_manager_test : test::actor_fixture {
+  std::shared_ptr<test::fake_lvm_state> lvm = std::make_shared<test::fake_lvm_state>();
+  std::shared_ptr<test::fake_fs_state> fs = std::make_shared<test::fake_fs_state>();
+  std::vector<caf::actor> fakes;
+  node_supervisor_actor node;
+  volume_manager_actor manager;
+
+  volume_manager_test() {
+    node_setup setup;
+    setup.volume_groups = {"vg0"};
+    setup.vg.rescan_interval = 0ms;
+    setup.vg.watch_interval = 0ms;
+    setup.reconcile_interval = 0ms;
+    setup.fs_runners = 1;
+    setup.make_lvm_runner = [this](caf::actor_system& sys) -> lvm_runner_actor {
+      auto a = test::spawn_fake_lvm(sys, lvm);
+      fakes.push_back(caf::actor_cast<caf::actor>(a));
+      return a;
+    };
+    setup.make_fs_runner = [this](caf::actor_system& sys) -> fs_runner_actor {
+      auto a = test::spawn_fake_fs(sys, fs);
+      fakes.push_back(caf::actor_cast<caf::actor>(a));
+      return a;
+    };
+    node = spawn_node_supervisor(sys, setup);
+    run();
+    manager = spawn_volume_manager(sys, manager_setup{"node-1", node});
+    run();
+  }
+
+  ~volume_manager_test() override {
+    anon_send_exit(manager, caf::exit_reason::user_shutdown);
+    anon_send_exit(node, caf::exit_reason::user_shutdown);
+    run();
+    for (auto& f : fakes)
+      anon_send_exit(f, caf::exit_reason::user_shutdown);
+    run();
+  }
+
+  caf::expected<volume_record> provision(std::string name, uint64_t bytes, param_map params = {}) {
+    provision_req req;
+    req.name = std::move(name);
+    req.required_bytes = bytes;
+    req.params = std::move(params);
+    return request<volume_record>(manager, req);
+  }
+
+  size_t creates() {
+    return static_cast<size_t>(std::count_if(lvm->commands.begin(), lvm->commands.end(),
+                                             [](auto& a) { return a[0] == "lvcreate"; }));
+  }
+};
+
+} // namespace
+
+TEST_F(volume_manager_test, creates_a_volume_and_answers_repeats_with_it) {
+  auto v = provision("pvc-1", 100 * mib, {{"csi.storage.k8s.io/pvc/name", "data"}});
+  ASSERT_TRUE(v) << render(v.error());
+  EXPECT_EQ(v->id, "pvc-1");
+  EXPECT_EQ(v->capacity_bytes, 100 * mib);
+  EXPECT_EQ(v->node, "node-1");
+  EXPECT_EQ(v->vg, "vg0");
+  EXPECT_EQ(v->context["vgName"], "vg0");
+  EXPECT_EQ(v->context["csi.storage.k8s.io/pvc/name"], "data");
+  ASSERT_TRUE(lvm->lvs.count("pvc-1"));
+  auto again = provision("pvc-1", 100 * mib);
+  ASSERT_TRUE(again) << render(again.error());
+  EXPECT_EQ(again->capacity_bytes, 100 * mib);
+  EXPECT_EQ(creates(), 1u);
+  auto smaller_request = provision("pvc-1", 50 * mib);
+  ASSERT_TRUE(smaller_request) << "an existing volume inside the range answers";
+  auto bigger = provision("pvc-1", 200 * mib);
+  ASSERT_FALSE(bigger);
+  EXPECT_EQ(code_of(bigger.error()), errc::already_exists);
+}
+
+TEST_F(volume_manager_test, bad_requests_name_what_is_wrong) {
+  auto no_name = provision("", mib);
+  ASSERT_FALSE(no_name);
+  EXPECT_EQ(code_of(no_name.error()), errc::invalid_argument);
+  auto bad_param = provision("pvc-x", mib, {{"lvmType", "raid5"}});
+  ASSERT_FALSE(bad_param);
+  EXPECT_NE(render(bad_param.error()).find("lvmType"), std::string::npos);
+  auto too_big = provision("pvc-x", 100 * gib);
+  ASSERT_FALSE(too_big);
+  EXPECT_EQ(code_of(too_big.error()), errc::resource_exhausted);
+  provision_req elsewhere;
+  elsewhere.name = "pvc-x";
+  elsewhere.nodes = {"node-2"};
+  auto wrong_node = request<volume_record>(manager, elsewhere);
+  ASSERT_FALSE(wrong_node);
+  EXPECT_EQ(code_of(wrong_node.error()), errc::resource_exhausted);
+  EXPECT_EQ(creates(), 0u) << "nothing created by a refused request";
+}
+
+TEST_F(volume_manager_test, requests_for_one_name_run_one_at_a_time) {
+  lvm->hold = true;
+  std::vector<std::string> answers;
+  auto client = sys.spawn([&](caf::event_based_actor* self) {
+    for (int i = 0; i < 3; ++i) {
+      provision_req req;
+      req.name = "pvc-same";
+      req.required_bytes = 8 * mib;
+      self->request(manager, caf::infinite, req)
+        .then([&](volume_record& r) { answers.push_back(r.id); },
+              [&](caf::error& e) { answers.push_back(render(e)); });
+    }
+  });
+  run();
+  EXPECT_TRUE(answers.empty());
+  lvm->hold = false;
+  while (!lvm->held.empty()) {
+    anon_send(fakes.front(), test::release_atom::value);
+    run();
+  }
+  run();
+  ASSERT_EQ(answers.size(), 3u);
+  for (auto& a : answers)
+    EXPECT_EQ(a, "pvc-same");
+  EXPECT_EQ(creates(), 1u) << "the later requests found the volume the first one made";
+}
+
+TEST_F(volume_manager_test, delete_is_idempotent_and_keeps_the_wipe_policy) {
+  ASSERT_TRUE(provision("pvc-w", 8 * mib));
+  ASSERT_TRUE(provision("pvc-nw", 8 * mib, {{"wipe", "false"}}));
+  auto a = request<bool>(manager, unprovision_req{"pvc-w"});
+  ASSERT_TRUE(a) << render(a.error());
+  EXPECT_TRUE(*a);
+  EXPECT_EQ(lvm->wipes.size(), 1u);
+  auto b = request<bool>(manager, unprovision_req{"pvc-nw"});
+  ASSERT_TRUE(b) << render(b.error());
+  EXPECT_EQ(lvm->wipes.size(), 1u) << "wipe=false skips the secure release";
+  auto again = request<bool>(manager, unprovision_req{"pvc-w"});
+  ASSERT_TRUE(again);
+  EXPECT_FALSE(*again);
+  EXPECT_TRUE(lvm->lvs.empty());
+}
+
+TEST_F(volume_manager_test, snapshots_are_created_listed_paged_and_deleted) {
+  ASSERT_TRUE(provision("pvc-a", 64 * mib));
+  ASSERT_TRUE(provision("pvc-b", 64 * mib));
+  for (auto [snap, src] :
+       {std::pair{"snap-1", "pvc-a"}, {"snap-2", "pvc-a"}, {"snap-3", "pvc-b"}}) {
+    auto s = request<snapshot_record>(
+      manager, snapshot_req{snap, src, {{"csi.aliyun.com/snapshot-initial-size", "16Mi"}}});
+    ASSERT_TRUE(s) << render(s.error());
+    EXPECT_EQ(s->source_volume, src);
+    EXPECT_EQ(s->size_bytes, 64 * mib) << "a snapshot restores to its source's size";
+    EXPECT_TRUE(s->ready);
+  }
+  EXPECT_EQ(lvm->lvs["snap-1"].size_bytes, 16 * mib);
+  auto again = request<snapshot_record>(manager, snapshot_req{"snap-1", "pvc-a", {}});
+  ASSERT_TRUE(again);
+  auto clash = request<snapshot_record>(manager, snapshot_req{"snap-1", "pvc-b", {}});
+  ASSERT_FALSE(clash);
+  EXPECT_EQ(code_of(clash.error()), errc::already_exists);
+  auto missing = request<snapshot_record>(manager, snapshot_req{"snap-9", "pvc-zz", {}});
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(code_of(missing.error()), errc::not_found);
+
+  auto page1 = request<snapshot_page>(manager, list_snapshots_req{2, "", "", ""});
+  ASSERT_TRUE(page1) << render(page1.error());
+  ASSERT_EQ(page1->entries.size(), 2u);
+  EXPECT_EQ(page1->entries[0].id, "snap-1");
+  ASSERT_FALSE(page1->next_token.empty());
+  auto page2 = request<snapshot_page>(manager, list_snapshots_req{2, page1->next_token, "", ""});
+  ASSERT_TRUE(page2);
+  ASSERT_EQ(page2->entries.size(), 1u);
+  EXPECT_EQ(page2->entries[0].id, "snap-3");
+  EXPECT_TRUE(page2->next_token.empty());
+  auto of_a = request<snapshot_page>(manager, list_snapshots_req{0, "", "", "pvc-a"});
+  ASSERT_TRUE(of_a);
+  EXPECT_EQ(of_a->entries.size(), 2u);
+  auto one = request<snapshot_page>(manager, list_snapshots_req{0, "", "snap-3", ""});
+  ASSERT_TRUE(one);
+  ASSERT_EQ(one->entries.size(), 1u);
+  EXPECT_EQ(one->entries[0].source_volume, "pvc-b");
+  auto bad = request<snapshot_page>(manager, list_snapshots_req{2, "99", "", ""});
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(code_of(bad.error()), errc::aborted);
+
+  auto origin_busy = request<bool>(manager, unprovision_req{"pvc-b"});
+  ASSERT_FALSE(origin_busy) << "a volume with snapshots is not deleted";
+  EXPECT_EQ(code_of(origin_busy.error()), errc::failed_precondition);
+  auto del = request<bool>(manager, delete_snapshot_req{"snap-3"});
+  ASSERT_TRUE(del) << render(del.error());
+  EXPECT_TRUE(*del);
+  auto del_again = request<bool>(manager, delete_snapshot_req{"snap-3"});
+  ASSERT_TRUE(del_again);
+  EXPECT_FALSE(*del_again);
+  auto not_a_snapshot = request<bool>(manager, delete_snapshot_req{"pvc-a"});
+  ASSERT_TRUE(not_a_snapshot);
+  EXPECT_FALSE(*not_a_snapshot);
+  EXPECT_TRUE(lvm->lvs.count("pvc-a")) << "DeleteSnapshot never removes a volume";
+}
+
+TEST_F(volume_manager_test, restores_and_clones_are_independent_copies) {
+  ASSERT_TRUE(provision("pvc-a", 64 * mib));
+  ASSERT_TRUE(request<snapshot_record>(manager, snapshot_req{"snap-1", "pvc-a", {}}));
+  provision_req restore;
+  restore.name = "pvc-r";
+  restore.required_bytes = 32 * mib; // smaller than the source: grown to it
+  restore.source_snapshot = "snap-1";
+  auto r = request<volume_record>(manager, restore);
+  ASSERT_TRUE(r) << render(r.error());
+  EXPECT_GE(r->capacity_bytes, 64 * mib);
+  EXPECT_EQ(r->source_snapshot, "snap-1");
+  ASSERT_EQ(lvm->copies.size(), 1u);
+  EXPECT_NE(lvm->copies[0].source.find("snap-1"), std::string::npos);
+  provision_req clone;
+  clone.name = "pvc-c";
+  clone.source_volume = "pvc-a";
+  auto c = request<volume_record>(manager, clone);
+  ASSERT_TRUE(c) << render(c.error());
+  EXPECT_EQ(lvm->copies.size(), 2u);
+  auto again = request<volume_record>(manager, clone);
+  ASSERT_TRUE(again) << render(again.error());
+  clone.source_volume = "pvc-r";
+  auto other_source = request<volume_record>(manager, clone);
+  ASSERT_FALSE(other_source);
+  EXPECT_EQ(code_of(other_source.error()), errc::already_exists);
+  provision_req ghost;
+  ghost.name = "pvc-g";
+  ghost.source_snapshot = "snap-404";
+  auto g = request<volume_record>(manager, ghost);
+  ASSERT_FALSE(g);
+  EXPECT_EQ(code_of(g.error()), errc::not_found);
+}
+
+TEST_F(volume_manager_test, expands_lists_and_reports_capacity) {
+  ASSERT_TRUE(provision("pvc-a", 64 * mib));
+  ASSERT_TRUE(provision("pvc-b", 64 * mib));
+  auto grown = request<volume_record>(manager, resize_req{"pvc-a", 100 * mib, 0});
+  ASSERT_TRUE(grown) << render(grown.error());
+  EXPECT_EQ(grown->capacity_bytes, 100 * mib);
+  EXPECT_EQ(lvm->lvs["pvc-a"].size_bytes, 100 * mib);
+  auto same = request<volume_record>(manager, resize_req{"pvc-a", 80 * mib, 0});
+  ASSERT_TRUE(same);
+  EXPECT_EQ(same->capacity_bytes, 100 * mib) << "never shrinks";
+  auto missing = request<volume_record>(manager, resize_req{"pvc-z", 80 * mib, 0});
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(code_of(missing.error()), errc::not_found);
+
+  auto page = request<volume_page>(manager, list_volumes_req{1, ""});
+  ASSERT_TRUE(page) << render(page.error());
+  ASSERT_EQ(page->entries.size(), 1u);
+  EXPECT_EQ(page->entries[0].id, "pvc-a");
+  auto rest = request<volume_page>(manager, list_volumes_req{1, page->next_token});
+  ASSERT_TRUE(rest);
+  ASSERT_EQ(rest->entries.size(), 1u);
+  EXPECT_EQ(rest->entries[0].id, "pvc-b");
+  EXPECT_TRUE(rest->next_token.empty());
+
+  auto got = request<volume_record>(manager, volume_query{"pvc-b"});
+  ASSERT_TRUE(got) << render(got.error());
+  EXPECT_FALSE(got->abnormal);
+  auto gone = request<volume_record>(manager, volume_query{"pvc-zz"});
+  ASSERT_FALSE(gone);
+  EXPECT_EQ(code_of(gone.error()), errc::not_found);
+
+  auto cap = request<uint64_t>(manager, capacity_req{{}, {}});
+  ASSERT_TRUE(cap) << render(cap.error());
+  EXPECT_EQ(*cap, lvm->free());
+  auto elsewhere = request<uint64_t>(manager, capacity_req{{}, {"node-9"}});
+  ASSERT_TRUE(elsewhere);
+  EXPECT_EQ(*elsewhere, 0u);
+}
