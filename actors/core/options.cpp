@@ -7,6 +7,7 @@
 
 #include <charconv>
 #include <fstream>
+#include <memory>
 #include <sstream>
 
 namespace olocal {
@@ -138,7 +139,16 @@ void option_set::add_choice(std::string name, std::string& target, std::vector<s
 }
 
 void option_set::add_list(std::string name, std::vector<std::string>& target, std::string help) {
-  add_spec({name, std::move(help), "none", "TEXT", [&target](std::string_view v) -> caf::error {
+  // The first occurrence replaces the default list, later ones append.
+  std::string shown;
+  for (auto& v : target)
+    shown += (shown.empty() ? "" : ",") + v;
+  auto seen = std::make_shared<bool>(false);
+  add_spec({name, std::move(help), shown.empty() ? "none" : shown, "TEXT",
+            [&target, seen](std::string_view v) -> caf::error {
+              if (!*seen)
+                target.clear();
+              *seen = true;
               target.emplace_back(v);
               return {};
             }});

@@ -31,7 +31,8 @@ public:
   /// A string restricted to `choices`.
   void add_choice(std::string name, std::string& target, std::vector<std::string> choices,
                   std::string help);
-  /// A repeatable string option; each occurrence appends.
+  /// A repeatable string option: the first occurrence replaces the default
+  /// list (what `target` holds when declared), later ones append.
   void add_list(std::string name, std::vector<std::string>& target, std::string help);
 
   /// Parses `args` (without the program and sub-command names). Positional

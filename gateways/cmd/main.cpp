@@ -6,6 +6,7 @@
 #include "actors/core/options.hpp"
 #include "actors/node/block_devices.hpp"
 #include "actors/node/host_probe.hpp"
+#include "gateways/cmd/client.hpp"
 #include "gateways/cmd/service.hpp"
 #include "gateways/cmd/version.hpp"
 #include "gateways/metrics/metrics.hpp"
@@ -27,8 +28,11 @@ Local persistent volumes for Kubernetes: LVM volume groups, whole devices and
 mount points of each node, with capacity-aware scheduling.
 
 Commands:
-  standalone   run the node and cluster actors in one process, without Kubernetes
-               (this stage: node discovery, metrics, health and admin endpoints)
+  standalone   run the node and cluster actors in one process, without Kubernetes:
+               CSI on a unix socket, metrics, health and admin endpoints
+  volume       create, list, get, expand, delete, publish and unpublish volumes
+               through the CSI socket (see 'open-local volume --help')
+  snapshot     create, list and delete snapshots through the CSI socket
   discover     print what this host offers: block devices, device-mapper,
                cgroups, LVM
   metrics      list every metric this program exports
@@ -201,6 +205,10 @@ int main(int argc, char** argv) {
     return cmd_metrics(args);
   if (command == "standalone")
     return cmd_standalone(args);
+  if (command == "volume")
+    return run_volume_command(args);
+  if (command == "snapshot")
+    return run_snapshot_command(args);
   std::fprintf(stderr, "open-local: unknown command '%s'\n\n%s", command.c_str(), top_usage);
   return 2;
 }

@@ -1,5 +1,6 @@
 #include "gateways/cmd/service.hpp"
 
+#include "actors/cluster/volume_manager.hpp"
 #include "actors/core/errc.hpp"
 #include "actors/core/log.hpp"
 #include "actors/core/options.hpp"
@@ -9,6 +10,7 @@
 #include "gateways/admin/observability.hpp"
 #include "gateways/cmd/file_pool.hpp"
 #include "gateways/cmd/version.hpp"
+#include "gateways/csi/csi_gateway.hpp"
 #include "gateways/metrics/metrics.hpp"
 
 #include <caf/actor_cast.hpp>
@@ -24,6 +26,13 @@
 #include <unistd.h>
 
 namespace olocal {
+
+std::string default_node_name() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof name - 1) != 0 || name[0] == '\0')
+    return "localhost";
+  return name;
+}
 
 void service_options::declare(option_set& set) {
   set.add("workers", workers, "actor scheduler threads (0 = one per core)", 0, 256);
@@ -50,6 +59,15 @@ void service_options::declare(option_set& set) {
           "pool; \"\" = none)");
   set.add("pool-size", pool_size, "size of a new pool file in bytes", 64ull << 20);
   set.add("pool-vg", pool_vg, "name of the pool's volume group");
+  set.add("csi-endpoint", csi_endpoint, "the CSI socket (unix:///path; \"\" = no CSI)");
+  set.add("driver-name", driver_name,
+          "CSI driver name (open-local's; its legacy yodaplugin.csi.alibabacloud.com works too)");
+  set.add("node-name", node_name, "this node's name (CSI node id and topology)");
+  set.add("max-volumes", max_volumes, "volumes this node takes at most (0 = no limit)");
+  set.add_list("csi-allowed-path", csi_allowed_paths,
+               "staging and target paths must lie below one of these (repeatable; replaces the "
+               "default)");
+  set.add("state-dir", state_dir, "where inline ephemeral volumes are staged");
 }
 
 caf::error apply_logging(const service_options& opts) {
@@ -72,6 +90,7 @@ struct service::impl {
   metrics::registry metrics;
   std::unique_ptr<runtime> rt;
   std::unique_ptr<observability> http;
+  std::unique_ptr<csi_gateway> csi;
   bool stopped = false;
   int exit_code = 0;
 };
@@ -141,11 +160,35 @@ caf::expected<std::unique_ptr<service>> service::start(const service_options& op
   setup.vg.rescan_interval = opts.rescan_interval;
   setup.registry = p->rt->registry();
   {
-    // Only the registry keeps the supervisor: a handle held here would keep
-    // the actor system from shutting down.
+    // Only the registry and the CSI gateway keep the supervisor and the
+    // volume manager: a handle held here would keep the actor system from
+    // shutting down (the gateway drops its handles when it stops).
     auto node = spawn_node_supervisor(p->rt->system(), std::move(setup));
     if (auto id = p->rt->adopt(caf::actor_cast<caf::actor>(node), "node", "node"); !id)
       return std::move(id.error());
+    auto manager = spawn_volume_manager(p->rt->system(), manager_setup{opts.node_name, node});
+    if (auto id = p->rt->adopt(caf::actor_cast<caf::actor>(manager), "volume-manager", "cluster");
+        !id)
+      return std::move(id.error());
+    if (!opts.csi_endpoint.empty()) {
+      csi_options copts;
+      copts.endpoint = opts.csi_endpoint;
+      copts.driver_name = opts.driver_name;
+      copts.version = version_string;
+      copts.node_id = opts.node_name;
+      copts.max_volumes = static_cast<int64_t>(opts.max_volumes);
+      copts.allowed_paths = opts.csi_allowed_paths;
+      copts.state_dir = opts.state_dir;
+      auto csi = csi_gateway::start(p->rt->system(), manager, node, copts);
+      if (!csi) {
+        p->rt->shutdown();
+        return std::move(csi.error());
+      }
+      p->csi = std::move(*csi);
+      log::info(
+        "service", "serving CSI",
+        {{"endpoint", opts.csi_endpoint}, {"driver", opts.driver_name}, {"node", opts.node_name}});
+    }
   }
 
   observability_options hopts;
@@ -167,6 +210,8 @@ caf::expected<std::unique_ptr<service>> service::start(const service_options& op
       return err;
     }
   p->http->set_ready(true);
+  if (p->csi)
+    p->csi->set_ready(true);
   return std::unique_ptr<service>{new service(std::move(p))};
 }
 
@@ -197,6 +242,11 @@ int service::stop() {
   if (p.http) {
     p.http->set_ready(false);
     abandoned = p.http->stop(p.opts.drain_timeout);
+  }
+  if (p.csi) {
+    p.csi->set_ready(false);
+    p.csi->stop(p.opts.drain_timeout);
+    p.csi.reset(); // drops its actor handles before the actors stop
   }
   p.rt->shutdown();
   p.http.reset();

@@ -14,6 +14,9 @@ class option_set;
 class runtime;
 
 /// Options every long-running sub-command shares.
+/// The host name (what kubelet calls the node), "localhost" if unknown.
+std::string default_node_name();
+
 struct service_options {
   uint64_t workers = 0;
   std::string log_level = "info";
@@ -29,6 +32,12 @@ struct service_options {
   std::string pool_file;                             ///< a file-backed demo pool ("" = none)
   uint64_t pool_size = 4ull << 30;                   ///< size of a new pool file
   std::string pool_vg = "open-local-pool-0";
+  std::string csi_endpoint = "unix:///run/open-local/csi.sock";
+  std::string driver_name = "local.csi.aliyun.com";
+  std::string node_name = default_node_name();
+  uint64_t max_volumes = 0;
+  std::vector<std::string> csi_allowed_paths = {"/var/lib/kubelet", "/var/lib/open-local"};
+  std::string state_dir = "/var/lib/open-local";
 
   /// Declares the options above in `set` (one place for all sub-commands).
   void declare(option_set& set);

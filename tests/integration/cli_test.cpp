@@ -51,9 +51,14 @@ struct running_process {
     dir = fs::temp_directory_path() / ("olocal-cli-" + std::to_string(::getpid()) + "-" +
                                        std::to_string(reinterpret_cast<uintptr_t>(this)));
     fs::create_directories(dir / "sys" / "block" / "sdq");
-    std::vector<std::string> args = {
-      binary(),  "standalone",           "--http-port", "0", "--port-file", (dir / "port").string(),
-      "--sysfs", (dir / "sys").string(), "--workers",   "2"};
+    std::vector<std::string> args = {binary(),         "standalone",
+                                     "--http-port",    "0",
+                                     "--port-file",    (dir / "port").string(),
+                                     "--sysfs",        (dir / "sys").string(),
+                                     "--workers",      "2",
+                                     "--csi-endpoint", endpoint(),
+                                     "--state-dir",    (dir / "state").string(),
+                                     "--node-name",    "cli-node"};
     args.insert(args.end(), extra.begin(), extra.end());
     auto log = dir / "stderr.log";
     pid = ::fork();
@@ -96,6 +101,8 @@ struct running_process {
   }
 
   std::string log() const { return slurp(dir / "stderr.log"); }
+
+  std::string endpoint() const { return "unix://" + (dir / "csi.sock").string(); }
 
   ~running_process() {
     if (pid > 0) {
@@ -184,4 +191,29 @@ TEST(cli, config_file_is_read_and_flags_override_it) {
   EXPECT_NE(log.find("{\"ts\":"), std::string::npos) << "json format from the file: " << log;
   EXPECT_EQ(log.find("\"level\":\"debug\""), std::string::npos) << "the flag's info level wins";
   fs::remove_all(dir);
+}
+
+TEST(cli, the_client_speaks_csi_to_a_running_standalone) {
+  running_process proc{{}};
+  ASSERT_TRUE(proc.wait_ready()) << proc.log();
+  EXPECT_TRUE(fs::is_socket(proc.dir / "csi.sock"));
+  auto list = run({"volume", "list", "--endpoint", proc.endpoint()});
+  EXPECT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_NE(list.out.find("0 volume(s)"), std::string::npos) << list.out;
+  // No volume group is managed: a create is refused with CSI's code, named.
+  auto create = run({"volume", "create", "pvc-1", "--size", "1Gi", "--endpoint", proc.endpoint()});
+  EXPECT_EQ(create.exit_code, 1);
+  EXPECT_NE(create.err.find("CreateVolume failed: RESOURCE_EXHAUSTED"), std::string::npos)
+    << create.err;
+  auto get = run({"volume", "get", "pvc-404", "--endpoint", proc.endpoint()});
+  EXPECT_EQ(get.exit_code, 1);
+  EXPECT_NE(get.err.find("NOT_FOUND"), std::string::npos) << get.err;
+  auto bad = run({"volume", "create", "pvc-1", "--size", "lots", "--endpoint", proc.endpoint()});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("lots"), std::string::npos) << bad.err;
+  auto verb = run({"snapshot", "rename", "x", "--endpoint", proc.endpoint()});
+  EXPECT_EQ(verb.exit_code, 2);
+  ASSERT_EQ(::kill(proc.pid, SIGTERM), 0);
+  EXPECT_EQ(proc.wait_exit(30s), 0) << proc.log();
+  EXPECT_FALSE(fs::exists(proc.dir / "csi.sock")) << "the socket is removed at stop";
 }

@@ -59,6 +59,8 @@ service_options test_options(const std::filesystem::path& sysfs) {
   opts.sysfs = sysfs;
   opts.drain_timeout = 20s;
   opts.log_level = "warn";
+  opts.csi_endpoint = "unix://" + (sysfs / "csi.sock").string();
+  opts.state_dir = (sysfs / "state").string();
   return opts;
 }
 
