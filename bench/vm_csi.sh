@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# CSI latencies of `open-local standalone` on a file-backed pool inside the
+# VM harness (real LVM, real mkfs and mounts). Prints numbers only.
+# Usage: bench/vm_csi.sh [volumes=50]
+set -euo pipefail
+root=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
+volumes=${1:-50}
+if [[ ${OLOCAL_IN_VM_BENCH:-} != 1 ]]; then
+  exec "$root/tests/vm/run-in-vm.sh" --mem 3072 --timeout 1800 --env OLOCAL_IN_VM_BENCH=1 \
+    -- bash "$root/bench/vm_csi.sh" "$volumes"
+fi
+work=/run/olocal-bench
+mkdir -p "$work/staging"
+bin=$root/build/gateways/cmd/open-local
+"$bin" standalone --pool-file "$work/pool.img" --pool-size 4294967296 --pool-vg olocal-bench \
+  --csi-endpoint "unix://$work/csi.sock" --csi-allowed-path "$work" --state-dir "$work/state" \
+  --http-port 0 --log-level warn 2>"$work/log" &
+pid=$!
+for _ in $(seq 1 1500); do [[ -S $work/csi.sock ]] && break; sleep 0.02; done
+"$root/build/bench/bench_csi" "unix://$work/csi.sock" "$volumes" "$work/staging"
+kill -TERM "$pid"
+wait "$pid"
