@@ -491,6 +491,22 @@ void collect_ephemeral(caf::event_based_actor* self, const links& to, const end_
           [end](caf::error& err) { end->fail(err); });
 }
 
+/// Sends call.req to the actor of volume call.volume_id and ends the call
+/// OK when it answers (NOT_FOUND when the node has no such volume).
+template <class Call>
+reactor_ptr to_volume(context& ctx, grpc::CallbackServerContext* sc, std::string_view method,
+                      caf::expected<Call> call) {
+  if (!call)
+    return answer_now(ctx, sc, method, to_status(call.error()));
+  return run(ctx, sc, method, [to = ctx.to, c = *call](caf::event_based_actor* self, end_ptr end) {
+    with_volume(self, to, c.volume_id, end, [self, to, end, c](volume_actor& vol) {
+      self->request(vol, to.timeout, c.req)
+        .then([end](volume_state&) { end->finish(grpc::Status::OK); },
+              [end](caf::error& err) { end->fail(err); });
+    });
+  });
+}
+
 class node_service final : public csi_pb::Node::CallbackService {
 public:
   explicit node_service(context& ctx) : ctx_(ctx) {}
@@ -498,35 +514,13 @@ public:
   reactor_ptr NodeStageVolume(grpc::CallbackServerContext* sc,
                               const csi_pb::NodeStageVolumeRequest* req,
                               csi_pb::NodeStageVolumeResponse*) override {
-    constexpr std::string_view method = "NodeStageVolume";
-    auto call = to_stage_call(*req, ctx_.opts.allowed_paths);
-    if (!call)
-      return answer_now(ctx_, sc, method, to_status(call.error()));
-    return run(ctx_, sc, method,
-               [to = ctx_.to, c = *call](caf::event_based_actor* self, end_ptr end) {
-                 with_volume(self, to, c.volume_id, end, [self, to, end, c](volume_actor& vol) {
-                   self->request(vol, to.timeout, c.req)
-                     .then([end](volume_state&) { end->finish(grpc::Status::OK); },
-                           [end](caf::error& err) { end->fail(err); });
-                 });
-               });
+    return to_volume(ctx_, sc, "NodeStageVolume", to_stage_call(*req, ctx_.opts.allowed_paths));
   }
 
   reactor_ptr NodeUnstageVolume(grpc::CallbackServerContext* sc,
                                 const csi_pb::NodeUnstageVolumeRequest* req,
                                 csi_pb::NodeUnstageVolumeResponse*) override {
-    constexpr std::string_view method = "NodeUnstageVolume";
-    auto call = to_unstage_call(*req, ctx_.opts.allowed_paths);
-    if (!call)
-      return answer_now(ctx_, sc, method, to_status(call.error()));
-    return run(ctx_, sc, method,
-               [to = ctx_.to, c = *call](caf::event_based_actor* self, end_ptr end) {
-                 with_volume(self, to, c.volume_id, end, [self, to, end, c](volume_actor& vol) {
-                   self->request(vol, to.timeout, c.req)
-                     .then([end](volume_state&) { end->finish(grpc::Status::OK); },
-                           [end](caf::error& err) { end->fail(err); });
-                 });
-               });
+    return to_volume(ctx_, sc, "NodeUnstageVolume", to_unstage_call(*req, ctx_.opts.allowed_paths));
   }
 
   reactor_ptr NodePublishVolume(grpc::CallbackServerContext* sc,
