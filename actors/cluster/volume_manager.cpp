@@ -5,6 +5,7 @@
 #include "actors/core/json.hpp"
 #include "actors/core/log.hpp"
 #include "actors/core/serial_queue.hpp"
+#include "actors/node/device_volumes.hpp"
 #include "actors/node/vg_actor.hpp"
 
 #include <caf/all.hpp>
@@ -175,8 +176,54 @@ volume_record record_of(const manager_state& st, const vg_view& vg, const lvm::l
   return r;
 }
 
+/// The volume type of a claimed (Device or MountPoint) volume `id`, "" when
+/// it is none: its actor says so, or the node's claims do (an actor that ended).
+std::string claimed_type(const node_view& view, const std::string& id) {
+  for (auto& v : view.volumes)
+    if (v.id == id && is_claim_kind(v.kind))
+      return claim_type_of(v.kind);
+  for (auto& c : view.claimables)
+    if (c.claimed_by == id)
+      return c.kind;
+  return {};
+}
+
+/// The size of a claimed volume (its whole device or mount point).
+uint64_t claimed_size(const node_view& view, const std::string& id) {
+  for (auto& v : view.volumes)
+    if (v.id == id && is_claim_kind(v.kind))
+      return v.size_bytes;
+  for (auto& c : view.claimables)
+    if (c.claimed_by == id)
+      return c.size_bytes;
+  return 0;
+}
+
+/// A Device or MountPoint volume as its actor sees it: open-local's volume
+/// context ("volumeType" and the "Device" or "MountPoint" key with the path).
+volume_record claimed_record(const manager_state& st, const volume_state& v,
+                             const param_map& params = {}) {
+  auto type = claim_type_of(v.kind);
+  volume_record r;
+  r.id = v.id;
+  r.capacity_bytes = v.size_bytes;
+  r.node = st.setup.node_name;
+  r.context = params;
+  r.context["volumeType"] = type;
+  r.context[type] = v.device;
+  r.abnormal = v.phase == "lost";
+  if (r.abnormal)
+    r.message = type == std::string{device_type} ? "device " + v.device + " is missing"
+                                                 : "mount point " + v.device + " is not mounted";
+  if (!v.targets.empty())
+    r.published_nodes = {st.setup.node_name};
+  return r;
+}
+
 /// A volume as a volume actor sees it, with what its LV says.
 volume_record record_of(const manager_state& st, const node_view& view, const volume_state& v) {
+  if (is_claim_kind(v.kind))
+    return claimed_record(st, v);
   auto found = find_lv(view, v.id);
   auto r = found ? record_of(st, *found.vg, *found.lv) : volume_record{};
   r.id = v.id;
@@ -232,6 +279,9 @@ void provision(manager_pointer self, provision_req req, volume_params params,
     [self, req, params, rp, done, fail](node_view& view) mutable {
       auto& st = self->state;
       auto extent = view.vgs.empty() ? 4ull << 20 : view.vgs.front().vg.extent_size_bytes;
+      if (auto type = claimed_type(view, req.name); !type.empty())
+        return fail(make_error(errc::already_exists,
+                               "volume " + req.name + " exists as a " + type + " volume"));
       // An existing volume of that name answers when it satisfies the request.
       if (auto existing = find_lv(view, req.name)) {
         auto& lv = *existing.lv;
@@ -262,6 +312,10 @@ void provision(manager_pointer self, provision_req req, volume_params params,
       if (!source.empty()) {
         auto src = find_lv(view, source);
         bool want_snapshot = !req.source_snapshot.empty();
+        if (auto type = claimed_type(view, source); !src && !type.empty())
+          return fail(
+            make_error(errc::invalid_argument, "volume " + source + " is a " + type +
+                                                 " volume: only LVM volumes can be cloned"));
         if (!src || is_snapshot(*src.lv) != want_snapshot)
           return fail(
             make_error(errc::not_found, std::string{want_snapshot ? "snapshot " : "volume "} +
@@ -320,6 +374,44 @@ void provision(manager_pointer self, provision_req req, volume_params params,
     fail);
 }
 
+/// CreateVolume of a Device or MountPoint volume: the node claims the
+/// smallest free device or mount point that fits (idempotent there).
+void provision_claim(manager_pointer self, provision_req req, volume_params params,
+                     caf::typed_response_promise<volume_record> rp, std::function<void()> done) {
+  auto fail = [self, rp, done](const caf::error& err) mutable {
+    self->state.last_error = render(err);
+    rp.deliver(err);
+    done();
+  };
+  with_view(
+    self,
+    [self, req, params, rp, done, fail](node_view& view) mutable {
+      if (find_lv(view, req.name))
+        return fail(make_error(errc::already_exists, "volume " + req.name +
+                                                       " exists as an LVM volume, not a " +
+                                                       params.volume_type + " volume"));
+      claim_req claim{req.name,        params.volume_type, req.required_bytes,
+                      req.limit_bytes, params.media_type,  params.wipe};
+      auto& st = self->state;
+      self->request(st.setup.node, st.setup.timeout, std::move(claim))
+        .then(
+          [self, rp, done, req](volume_state& vs) mutable {
+            auto& st = self->state;
+            ++st.provisioned;
+            auto r = claimed_record(st, vs, req.params);
+            log::info("volume-manager", "volume claimed",
+                      {{"volume", r.id},
+                       {"type", r.context["volumeType"]},
+                       {"path", vs.device},
+                       {"bytes", r.capacity_bytes}});
+            rp.deliver(std::move(r));
+            done();
+          },
+          [fail](caf::error& err) mutable { fail(err); });
+    },
+    fail);
+}
+
 // -- DeleteVolume, ControllerExpandVolume ---------------------------------------------
 
 void unprovision(manager_pointer self, std::string id, caf::typed_response_promise<bool> rp,
@@ -333,6 +425,18 @@ void unprovision(manager_pointer self, std::string id, caf::typed_response_promi
     self,
     [self, id, rp, done, fail](node_view& view) mutable {
       auto found = find_lv(view, id);
+      if (!found && !claimed_type(view, id).empty()) { // a Device or MountPoint volume
+        self
+          ->request(self->state.setup.node, self->state.setup.timeout, delete_volume_req{id, true})
+          .then(
+            [self, rp, done](bool removed) mutable {
+              ++self->state.deleted;
+              rp.deliver(removed);
+              done();
+            },
+            [fail](caf::error& err) mutable { fail(err); });
+        return;
+      }
       if (!found || is_snapshot(*found.lv)) { // nothing (or no volume) of that name: done
         rp.deliver(false);
         return done();
@@ -361,6 +465,21 @@ void resize(manager_pointer self, resize_req req, caf::typed_response_promise<vo
     self,
     [self, req, rp, done, fail](node_view& view) mutable {
       auto found = find_lv(view, req.id);
+      if (auto type = claimed_type(view, req.id); !found && !type.empty()) {
+        auto bytes = claimed_size(view, req.id);
+        if (req.required_bytes > bytes)
+          return fail(make_error(
+            errc::failed_precondition,
+            type + " volume " + req.id + " (" + std::to_string(bytes) + " bytes, a whole " +
+              (type == device_type ? "device" : "mount point") + ") cannot be expanded to " +
+              std::to_string(req.required_bytes) + " bytes"));
+        for (auto& v : view.volumes)
+          if (v.id == req.id) {
+            rp.deliver(claimed_record(self->state, v));
+            return done();
+          }
+        return fail(make_error(errc::not_found, "volume " + req.id + " has no actor on its node"));
+      }
       if (!found || is_snapshot(*found.lv))
         return fail(make_error(errc::not_found, "volume " + req.id + " does not exist"));
       auto size = choose_size(req.required_bytes, req.limit_bytes, found.vg->vg.extent_size_bytes,
@@ -415,6 +534,10 @@ void snapshot(manager_pointer self, snapshot_req req, snapshot_params params,
         return done();
       }
       auto src = find_lv(view, req.source_volume);
+      if (auto type = claimed_type(view, req.source_volume); !src && !type.empty())
+        return fail(
+          make_error(errc::invalid_argument, "source volume " + req.source_volume + " is a " +
+                                               type + " volume: only LVM volumes have snapshots"));
       if (!src || is_snapshot(*src.lv))
         return fail(
           make_error(errc::not_found, "source volume " + req.source_volume + " does not exist"));
@@ -499,18 +622,26 @@ volume_manager_actor::behavior_type manager_impl(manager_pointer self, manager_s
         return params.error();
       if (!req.fstype.empty() && params->fstype.empty())
         params->fstype = req.fstype;
-      if (params->volume_type != "LVM")
+      bool claimed = params->volume_type != "LVM";
+      if (claimed && (!req.source_snapshot.empty() || !req.source_volume.empty()))
         return make_error(errc::invalid_argument,
                           "volumeType=" + params->volume_type +
-                            " is not served in standalone mode yet (LVM only)");
+                            " volumes cannot be restored from a snapshot or cloned (LVM only)");
+      if (claimed && req.limit_bytes != 0 && req.required_bytes > req.limit_bytes)
+        return make_error(errc::invalid_argument,
+                          "capacity_range: required_bytes " + std::to_string(req.required_bytes) +
+                            " is above limit_bytes " + std::to_string(req.limit_bytes));
       if (!node_allowed(self->state, req.nodes))
         return make_error(errc::resource_exhausted,
                           "accessibility_requirements exclude this node (" +
                             self->state.setup.node_name + ")");
       auto rp = self->make_response_promise<volume_record>();
       auto p = *params;
-      for_name(self, req.name, [self, req, p, rp](std::function<void()> done) mutable {
-        provision(self, req, p, rp, std::move(done));
+      for_name(self, req.name, [self, req, p, rp, claimed](std::function<void()> done) mutable {
+        if (claimed)
+          provision_claim(self, req, p, rp, std::move(done));
+        else
+          provision(self, req, p, rp, std::move(done));
       });
       return rp;
     },
@@ -619,6 +750,10 @@ volume_manager_actor::behavior_type manager_impl(manager_pointer self, manager_s
       with_view(
         self,
         [rp, p](node_view& view) mutable {
+          if (p.volume_type != "LVM") { // the largest free device or mount point
+            rp.deliver(claim_capacity(view.claimables, p.volume_type, p.media_type));
+            return;
+          }
           uint64_t most = 0;
           for (auto& vg : view.vgs)
             if (p.vg_name.empty() || vg.vg.name == p.vg_name)

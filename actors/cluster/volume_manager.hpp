@@ -43,6 +43,14 @@ caf::expected<std::pair<size_t, size_t>> page_range(size_t total, uint32_t max_e
 
 /// Spawns the volume manager over one node (standalone mode; in a cluster the
 /// node handle is the node's proxy).
+///
+/// Device and MountPoint volumes (volumeType) are claims on the node
+/// (claim_req with the StorageClass's mediaType and wipe): the smallest free
+/// device or mount point that fits, reported with open-local's volume
+/// context ("volumeType" and "Device" or "MountPoint" = the path). They are
+/// listed like LVM volumes, GetCapacity answers the largest free one, and
+/// they have no snapshots, clones or restores (invalid_argument) and never
+/// grow (failed_precondition).
 volume_manager_actor spawn_volume_manager(caf::actor_system& sys, manager_setup setup);
 
 } // namespace olocal

@@ -84,23 +84,39 @@ using volume_actor = caf::typed_actor<
   caf::reacts_to<lv_update>,                       // from the volume group's view
   caf::replies_to<inspect_atom>::with<actor_report>>;
 
+/// Runs the blocking work of Device and MountPoint volumes off the scheduler
+/// threads (a detached actor in production, a fake in unit tests): device
+/// and mount-point scans, clearing a released mount point, and reading and
+/// writing the claims file.
+using claim_runner_actor =
+  caf::typed_actor<caf::replies_to<device_scan_req>::with<std::vector<block_device>>,
+                   caf::replies_to<mount_scan_req>::with<std::vector<mount_point_facts>>,
+                   caf::replies_to<clear_dir_command>::with<uint64_t>, // entries removed
+                   caf::replies_to<load_claims_req>::with<std::vector<claim_record>>,
+                   caf::replies_to<save_claims_req>::with<uint64_t>>; // bytes written
+
 /// Everything the node has, as its supervisor last saw it.
 struct node_view {
   std::vector<block_device> devices;
   std::vector<vg_view> vgs;
   std::vector<volume_state> volumes;
+  /// Devices and mount points eligible for Device and MountPoint volumes
+  /// (free or not, with the reason) and the claimed ones.
+  std::vector<claim_candidate> claimables;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_view& x) {
-  return f(caf::meta::type_name("node_view"), x.devices, x.vgs, x.volumes);
+  return f(caf::meta::type_name("node_view"), x.devices, x.vgs, x.volumes, x.claimables);
 }
 
 /// The node supervisor: spawns and monitors the disk, volume-group and
-/// volume actors, rebuilds them from LVM's reports and tags after a restart,
-/// and routes volume creation and deletion.
+/// volume actors, rebuilds them from LVM's reports and tags (and Device and
+/// MountPoint volumes from its claims file) after a restart, and routes
+/// volume creation, claims and deletion.
 using node_supervisor_actor =
   caf::typed_actor<caf::replies_to<create_volume_req>::with<volume_state>,
+                   caf::replies_to<claim_req>::with<volume_state>, // Device, MountPoint
                    caf::replies_to<delete_volume_req>::with<bool>,
                    caf::replies_to<volume_lookup>::with<volume_actor>,
                    caf::replies_to<get_atom>::with<node_view>,

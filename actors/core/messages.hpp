@@ -90,6 +90,10 @@ struct block_device {
   std::vector<std::string> signatures;  ///< content found on it ("ext4", "LVM2_member", "gpt", ...)
   std::vector<std::string> mountpoints; ///< where it is mounted
   std::string probe_error;              ///< why signatures could not be read ("" if they were)
+  /// Who the device is across reboots (kernel names are not): "wwid:..",
+  /// "serial:.." or "loop:<backing file>", "" when it has none or it was
+  /// not read (filled by the claim runner's scans).
+  std::string stable_id;
 
   std::string media_type() const { return rotational ? "hdd" : "ssd"; }
 
@@ -116,7 +120,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, block_device& x) {
   return f(caf::meta::type_name("block_device"), x.name, x.path, x.parent, x.kind, x.major, x.minor,
            x.size_bytes, x.rotational, x.read_only, x.removable, x.dm_name, x.holders, x.partitions,
-           x.signatures, x.mountpoints, x.probe_error);
+           x.signatures, x.mountpoints, x.probe_error, x.stable_id);
 }
 
 // -- volume groups -------------------------------------------------------------
@@ -533,6 +537,159 @@ struct volume_lookup {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, volume_lookup& x) {
   return f(caf::meta::type_name("volume_lookup"), x.id);
+}
+
+// -- Device and MountPoint volumes (claims) ---------------------------------------
+
+/// Claim a whole free block device (kind "Device") or a pre-mounted directory
+/// (kind "MountPoint") for volume `id` and start its actor. The smallest
+/// eligible candidate of at least min_bytes (at most max_bytes when set) of
+/// the media type is chosen. Idempotent: a repeat answers the same claim
+/// while it satisfies the request (already_exists when it does not);
+/// resource_exhausted, naming what was looked at, when nothing fits.
+struct claim_req {
+  std::string id;
+  std::string kind; ///< Device | MountPoint
+  uint64_t min_bytes = 0;
+  uint64_t max_bytes = 0; ///< 0 = no limit
+  std::string media_type; ///< ssd | hdd | "" = any
+  bool wipe = true;       ///< Device: zero the device when the volume is deleted
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, claim_req& x) {
+  return f(caf::meta::type_name("claim_req"), x.id, x.kind, x.min_bytes, x.max_bytes, x.media_type,
+           x.wipe);
+}
+
+/// A directly mounted subdirectory of the node's mount-point root (what
+/// MountPoint volumes are made of), as the mount table and statvfs show it.
+struct mount_point_facts {
+  std::string path;   ///< "/mnt/open-local/disk1"
+  std::string name;   ///< "disk1"
+  std::string fstype; ///< "ext4"
+  std::string source; ///< "/dev/sdc1"
+  uint32_t major = 0; ///< st_dev of the filesystem
+  uint32_t minor = 0;
+  uint64_t total_bytes = 0; ///< statvfs
+  uint64_t available_bytes = 0;
+  bool rotational = false; ///< of the device under it: media "hdd" when true
+  bool read_only = false;
+  uint64_t entries = 0; ///< directory entries besides lost+found (a used mount point holds some)
+  std::string error;    ///< why it could not be examined ("" if it was)
+
+  std::string media_type() const { return rotational ? "hdd" : "ssd"; }
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, mount_point_facts& x) {
+  return f(caf::meta::type_name("mount_point_facts"), x.path, x.name, x.fstype, x.source, x.major,
+           x.minor, x.total_bytes, x.available_bytes, x.rotational, x.read_only, x.entries,
+           x.error);
+}
+
+/// Which volume holds which device or mount point: one entry of the node's
+/// claims file (<state_dir>/claims.json).
+struct claim_record {
+  std::string id;
+  std::string kind;        ///< Device | MountPoint
+  std::string path;        ///< "/dev/vdc" | "/mnt/open-local/disk1"
+  std::string name;        ///< kernel name ("vdc") | directory name ("disk1")
+  uint64_t size_bytes = 0; ///< when claimed: device size | statvfs total
+  std::string media_type;  ///< ssd | hdd
+  std::string fstype;      ///< MountPoint: the filesystem of the directory
+  bool wipe = true;        ///< Device: zero it when the volume is deleted
+  int64_t created_s = 0;   ///< Unix seconds
+  /// Device: block_device::stable_id when claimed ("" = none known): a
+  /// device at the path with another identity is not the claimed one.
+  std::string stable_id;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, claim_record& x) {
+  return f(caf::meta::type_name("claim_record"), x.id, x.kind, x.path, x.name, x.size_bytes,
+           x.media_type, x.fstype, x.wipe, x.created_s, x.stable_id);
+}
+
+/// A device or mount point the operator made eligible, or one that is
+/// claimed (node_view; the controller's capacity comes from these).
+struct claim_candidate {
+  std::string kind; ///< Device | MountPoint
+  std::string name;
+  std::string path;
+  uint64_t size_bytes = 0;
+  std::string media_type;
+  std::string fstype;      ///< mount points
+  std::string claimed_by;  ///< volume id, "" when not claimed
+  std::string unavailable; ///< why it cannot be claimed now ("" = free)
+
+  bool free() const { return claimed_by.empty() && unavailable.empty(); }
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, claim_candidate& x) {
+  return f(caf::meta::type_name("claim_candidate"), x.kind, x.name, x.path, x.size_bytes,
+           x.media_type, x.fstype, x.claimed_by, x.unavailable);
+}
+
+/// Claim runner: fresh facts of every block device under `sysfs_root`
+/// (sysfs, the mount table and signatures).
+struct device_scan_req {
+  std::string sysfs_root = "/sys";
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, device_scan_req& x) {
+  return f(caf::meta::type_name("device_scan_req"), x.sysfs_root);
+}
+
+/// Claim runner: the mount points directly under `root`.
+struct mount_scan_req {
+  std::string root;
+  std::string sysfs_root = "/sys"; ///< for the media type of the devices under them
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, mount_scan_req& x) {
+  return f(caf::meta::type_name("mount_scan_req"), x.root, x.sysfs_root);
+}
+
+/// Claim runner: remove everything inside `path` (never the directory
+/// itself, never following symlinks, never entering another filesystem),
+/// which must be the root of filesystem major:minor. Answers the number of
+/// entries removed.
+struct clear_dir_command {
+  std::string path;
+  uint32_t major = 0;
+  uint32_t minor = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, clear_dir_command& x) {
+  return f(caf::meta::type_name("clear_dir_command"), x.path, x.major, x.minor);
+}
+
+/// Claim runner: read the claims file (a missing file holds no claims; an
+/// unreadable one is parse_error naming the file and the problem).
+struct load_claims_req {
+  std::string path;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, load_claims_req& x) {
+  return f(caf::meta::type_name("load_claims_req"), x.path);
+}
+
+/// Claim runner: replace the claims file atomically (temporary file, fsync,
+/// rename, fsync of the directory). Answers the bytes written.
+struct save_claims_req {
+  std::string path;
+  std::vector<claim_record> claims;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, save_claims_req& x) {
+  return f(caf::meta::type_name("save_claims_req"), x.path, x.claims);
 }
 
 // -- the cluster: volume manager (CSI Controller) ---------------------------------

@@ -6,6 +6,7 @@
 #include "actors/core/json.hpp"
 #include "actors/core/log.hpp"
 #include "actors/core/serial_queue.hpp"
+#include "actors/node/device_volumes.hpp"
 #include "actors/node/vg_actor.hpp"
 
 #include <caf/all.hpp>
@@ -119,9 +120,31 @@ void take_lv(volume_actor_state& st, const lvm::lv_info& lv) {
   st.vol.id = lv.name;
   st.vol.vg = lv.vg_name;
   st.vol.device = lv.path.empty() ? "/dev/" + lv.vg_name + "/" + lv.name : lv.path;
+  if (!st.opts.source_dir.empty()) // a MountPoint volume lives in its directory
+    st.vol.device = st.opts.source_dir;
   st.vol.size_bytes = lv.size_bytes;
   st.vol.kind = lv_tags::value(lv, lv_tags::kind);
   st.vol.snapshot_invalid = lv.invalid_snapshot;
+}
+
+/// A Device or MountPoint volume: a claimed device or directory, no LV.
+bool claimed(const volume_actor_state& st) {
+  return is_claim_kind(st.vol.kind);
+}
+
+/// A MountPoint volume: staged by binding its directory.
+bool directory(const volume_actor_state& st) {
+  return !st.opts.source_dir.empty();
+}
+
+/// What a volume whose storage went away lacks, in words.
+std::string missing(const volume_actor_state& st) {
+  auto& v = st.vol;
+  if (directory(st))
+    return "mount point " + v.device + " of volume " + v.id + " is not mounted";
+  if (claimed(st))
+    return "device " + v.device + " of volume " + v.id + " is missing";
+  return "volume " + v.id + " has no LV";
 }
 
 /// Ends the running operation: answers `rp` with the state or the error.
@@ -160,10 +183,32 @@ caf::error precondition(std::string message) {
 
 // -- the operations (each runs alone, from the queue) -----------------------------
 
+/// A MountPoint volume: its directory bound at the staging path (no mkfs;
+/// the filesystem is the one mounted there by the operator). Idempotent: a
+/// repeat answers the existing bind.
+void stage_directory(volume_pointer self, stage_req req,
+                     caf::typed_response_promise<volume_state> rp) {
+  auto& st = self->state;
+  mount_command cmd{st.opts.source_dir, req.staging_path, "", {}, false};
+  fs_step<bool>(self, std::move(cmd), [self, req, rp](caf::error err, bool) mutable {
+    if (!err) {
+      auto& st = self->state;
+      st.vol.block = false;
+      st.vol.fstype = st.opts.source_fstype;
+      st.vol.staging_path = req.staging_path;
+    }
+    conclude(self, rp, err);
+  });
+}
+
 void do_stage(volume_pointer self, stage_req req, caf::typed_response_promise<volume_state> rp) {
   auto& vol = self->state.vol;
   if (!vol.lv_present)
-    return conclude(self, rp, make_error(errc::not_found, "volume " + vol.id + " has no LV"));
+    return conclude(self, rp, make_error(errc::not_found, missing(self->state)));
+  if (directory(self->state) && req.block)
+    return conclude(self, rp,
+                    precondition("volume " + vol.id + " is a MountPoint volume (the directory " +
+                                 vol.device + "): it cannot be a block volume"));
   if (!vol.staging_path.empty() && vol.staging_path != req.staging_path)
     return conclude(self, rp,
                     precondition("volume " + vol.id + " is already staged at " + vol.staging_path +
@@ -172,6 +217,8 @@ void do_stage(volume_pointer self, stage_req req, caf::typed_response_promise<vo
     return conclude(self, rp,
                     precondition("volume " + vol.id + " is staged as a " +
                                  (vol.block ? "block" : "filesystem") + " volume"));
+  if (directory(self->state))
+    return stage_directory(self, std::move(req), rp);
   if (!vol.staging_path.empty() && !vol.block && vol.fstype != req.fstype)
     return conclude(
       self, rp,
@@ -290,9 +337,18 @@ void grow_filesystem(volume_pointer self, caf::typed_response_promise<volume_sta
 void do_expand(volume_pointer self, expand_req req, caf::typed_response_promise<volume_state> rp) {
   auto& st = self->state;
   if (!st.vol.lv_present)
-    return conclude(self, rp, make_error(errc::not_found, "volume " + st.vol.id + " has no LV"));
+    return conclude(self, rp, make_error(errc::not_found, missing(st)));
   if (req.size_bytes == 0)
     return conclude(self, rp, invalid("expand of " + st.vol.id + " to 0 bytes"));
+  if (claimed(st)) { // a whole device or directory: as large as it will ever be
+    if (req.size_bytes <= st.vol.size_bytes)
+      return conclude(self, rp, {});
+    return conclude(self, rp,
+                    precondition(claim_type_of(st.vol.kind) + " volume " + st.vol.id + " (" +
+                                 st.vol.device + ", " + std::to_string(st.vol.size_bytes) +
+                                 " bytes) cannot be expanded to " + std::to_string(req.size_bytes) +
+                                 " bytes"));
+  }
   st.expanding = true;
   refresh_phase(self);
   if (req.size_bytes <= st.vol.size_bytes) // the LV is large enough: the filesystem may not be
@@ -326,6 +382,10 @@ void rebuild(volume_pointer self) {
         st.last_error = render(err);
         log::warn(who(self), "could not read the mount table", {{"error", st.last_error}});
       } else {
+        if (directory(st)) // the operator's mount of the directory is not ours
+          mounts.erase(std::remove_if(mounts.begin(), mounts.end(),
+                                      [&](auto& m) { return m.mount_point == st.opts.source_dir; }),
+                       mounts.end());
         adopt_mounts(st.vol, mounts);
         if (!mounts.empty())
           log::info(
@@ -381,13 +441,18 @@ void after_rebuild(volume_pointer self, std::function<void()> fn) {
 void measure(volume_pointer self, caf::typed_response_promise<volume_stats> rp) {
   auto& st = self->state;
   probe_command cmd{st.vol.device, st.vol.block ? "" : st.vol.staging_path, true};
+  if (directory(st)) // statvfs of the directory's filesystem, staged or not
+    cmd = probe_command{
+      st.lv.path, st.vol.staging_path.empty() ? st.opts.source_dir : st.vol.staging_path, true};
   fs_step<volume_usage>(self, cmd, [self, rp](caf::error err, volume_usage usage) mutable {
     if (err) {
       rp.deliver(err);
       return;
     }
     auto& vol = self->state.vol;
-    if (!vol.lv_present)
+    if (!vol.lv_present && claimed(self->state))
+      usage.condition = {true, missing(self->state)};
+    else if (!vol.lv_present)
       usage.condition = {true, "logical volume " + vol.vg + "/" + vol.id + " is missing"};
     else if (vol.snapshot_invalid)
       usage.condition = {true, "snapshot " + vol.vg + "/" + vol.id +
@@ -410,10 +475,10 @@ queue_op(volume_pointer self, Req req,
 volume_actor::behavior_type volume_impl(volume_pointer self, lvm::lv_info lv, vg_actor vg,
                                         fs_runner_actor fs, volume_options opts) {
   auto& st = self->state;
+  st.opts = std::move(opts);
   take_lv(st, lv);
   st.vg = std::move(vg);
   st.fs = std::move(fs);
-  st.opts = opts;
   refresh_phase(self);
   st.queue.push([self] { rebuild(self); });
   return {
@@ -450,6 +515,12 @@ volume_actor::behavior_type volume_impl(volume_pointer self, lvm::lv_info lv, vg
         }
         st.deleting = true;
         refresh_phase(self);
+        if (claimed(st)) { // the supervisor releases the device or directory
+          log::info(who(self), "retired for release", {{"device", st.vol.device}});
+          rp.deliver(true);
+          self->quit();
+          return;
+        }
         self->request(st.vg, st.opts.vg_timeout, delete_lv_req{st.vol.id, req.wipe})
           .then(
             [self, rp](bool removed) mutable {
@@ -500,7 +571,7 @@ volume_actor::behavior_type volume_impl(volume_pointer self, lvm::lv_info lv, vg
 
 volume_actor spawn_volume_actor(caf::actor_system& sys, lvm::lv_info lv, vg_actor vg,
                                 fs_runner_actor fs, volume_options opts) {
-  return sys.spawn(volume_impl, std::move(lv), std::move(vg), std::move(fs), opts);
+  return sys.spawn(volume_impl, std::move(lv), std::move(vg), std::move(fs), std::move(opts));
 }
 
 } // namespace olocal

@@ -5,6 +5,7 @@
 #include <caf/fwd.hpp>
 
 #include <chrono>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -16,6 +17,11 @@ struct volume_options {
   /// How long the volume group may take for an extend or a delete (it may be
   /// busy with other volumes' changes first).
   std::chrono::milliseconds vg_timeout{900'000};
+  /// MountPoint volumes: the claimed directory, bind-mounted at the staging
+  /// path (no filesystem is made); "" for volumes on a block device.
+  std::string source_dir;
+  /// MountPoint volumes: the filesystem of source_dir (reported once staged).
+  std::string source_fstype;
 };
 
 /// The phase a volume is in, derived from what its actor knows:
@@ -40,6 +46,14 @@ std::string validate_path(std::string_view what, std::string_view path);
 /// stage and publish state from the kernel's mount table, then runs stage,
 /// unstage, publish, unpublish, expand and delete one at a time. Filesystem
 /// work goes to `fs`, LV changes to `vg`. It exits after a successful delete.
+///
+/// Device and MountPoint volumes (lv tagged olocal/kind=device|mountpoint,
+/// no volume group, `vg` unused) work the same on their device, except:
+/// a MountPoint volume stages as a bind mount of opts.source_dir (never a
+/// block volume), neither kind grows (expand beyond its size is
+/// failed_precondition), and delete only checks that the volume is neither
+/// staged nor published, answers true and exits: releasing the device or
+/// directory is the node supervisor's work.
 volume_actor spawn_volume_actor(caf::actor_system& sys, lvm::lv_info lv, vg_actor vg,
                                 fs_runner_actor fs, volume_options opts = {});
 

@@ -6,6 +6,7 @@
 #include "actors/core/options.hpp"
 #include "actors/core/runtime.hpp"
 #include "actors/node/block_devices.hpp"
+#include "actors/node/device_volumes.hpp"
 #include "actors/node/node_supervisor.hpp"
 #include "gateways/admin/observability.hpp"
 #include "gateways/cmd/file_pool.hpp"
@@ -67,7 +68,19 @@ void service_options::declare(option_set& set) {
   set.add_list("csi-allowed-path", csi_allowed_paths,
                "staging and target paths must lie below one of these (repeatable; replaces the "
                "default)");
-  set.add("state-dir", state_dir, "where inline ephemeral volumes are staged");
+  set.add("state-dir", state_dir,
+          "where inline ephemeral volumes are staged and the claims of Device and MountPoint "
+          "volumes are kept (claims.json)");
+  set.add_list("device-include", device_include,
+               "a whole-name regular expression over kernel names (vdc) or paths (/dev/vdc): "
+               "matching devices may become Device volumes while they are free, i.e. hold no "
+               "signature, holder, partition or mount (repeatable)");
+  set.add_list("device-exclude", device_exclude,
+               "a whole-name regular expression: matching devices never become Device volumes "
+               "(repeatable)");
+  set.add("mount-path", mount_path,
+          "every empty ext3/ext4/xfs mount point directly under this directory may become a "
+          "MountPoint volume (\"\" = none)");
 }
 
 caf::error apply_logging(const service_options& opts) {
@@ -154,11 +167,32 @@ caf::expected<std::unique_ptr<service>> service::start(const service_options& op
     m.block_devices.Add({{"kind", kind}}).Set(n);
   log::info("service", "block devices discovered",
             {{"count", devices.size()}, {"sysfs", opts.sysfs}});
+  // Device and MountPoint volumes: bad expressions and an unreadable claims
+  // file stop the start with a clear error (the supervisor would refuse
+  // every claim; the file is never overwritten).
+  if (auto filter = device_filter::make(opts.device_include, opts.device_exclude); !filter) {
+    p->rt->shutdown();
+    return make_error(errc::config_invalid,
+                      "option --device-include/--device-exclude: " + message_of(filter.error()));
+  }
+  if (!opts.state_dir.empty())
+    if (auto claims = load_claims(claims_path(opts.state_dir)); !claims) {
+      p->rt->shutdown();
+      return make_error(code_of(claims.error()),
+                        message_of(claims.error()) +
+                          " (repair or move the file: it records which volume holds which device "
+                          "or mount point)");
+    }
   node_setup setup;
   setup.devices = std::move(devices);
   setup.volume_groups = volume_groups;
   setup.vg.rescan_interval = opts.rescan_interval;
   setup.registry = p->rt->registry();
+  setup.device_include = opts.device_include;
+  setup.device_exclude = opts.device_exclude;
+  setup.mount_path = opts.mount_path;
+  setup.state_dir = opts.state_dir;
+  setup.sysfs_root = opts.sysfs;
   {
     // Only the registry and the CSI gateway keep the supervisor and the
     // volume manager: a handle held here would keep the actor system from

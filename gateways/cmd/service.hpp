@@ -38,6 +38,13 @@ struct service_options {
   uint64_t max_volumes = 0;
   std::vector<std::string> csi_allowed_paths = {"/var/lib/kubelet", "/var/lib/open-local"};
   std::string state_dir = "/var/lib/open-local";
+  /// Devices that may become Device volumes while free (whole-name regular
+  /// expressions over the kernel name or the /dev path); none by default.
+  std::vector<std::string> device_include;
+  std::vector<std::string> device_exclude;
+  /// MountPoint volumes: the directory whose mounted subdirectories are
+  /// offered (open-local's --path.mount); "" = none.
+  std::string mount_path;
 
   /// Declares the options above in `set` (one place for all sub-commands).
   void declare(option_set& set);

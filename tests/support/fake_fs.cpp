@@ -54,6 +54,16 @@ std::string_view to_string(fs_command kind) {
     return "probe";
   case fs_command::mounts:
     return "mounts";
+  case fs_command::device_scan:
+    return "device_scan";
+  case fs_command::mount_scan:
+    return "mount_scan";
+  case fs_command::clear_dir:
+    return "clear_dir";
+  case fs_command::load_claims:
+    return "load_claims";
+  case fs_command::save_claims:
+    return "save_claims";
   }
   return "unknown";
 }
@@ -369,15 +379,77 @@ std::vector<fs_ops::mount_entry> fake_fs_state::mounts_of(const mounts_query& q)
   return found; // table order, as the real runner answers
 }
 
+std::vector<mount_point_facts> fake_fs_state::mount_scan(const mount_scan_req& q) const {
+  auto root = q.root;
+  while (root.size() > 1 && root.back() == '/')
+    root.pop_back();
+  auto prefix = root + "/";
+  std::map<std::string, const fs_ops::mount_entry*> topmost;
+  for (auto& e : mounts)
+    if (e.mount_point.size() > prefix.size() && e.mount_point.rfind(prefix, 0) == 0 &&
+        e.mount_point.find('/', prefix.size()) == std::string::npos)
+      topmost[e.mount_point] = &e;
+  std::vector<mount_point_facts> out;
+  for (auto& [point, e] : topmost) {
+    mount_point_facts mp;
+    mp.path = point;
+    mp.name = point.substr(prefix.size());
+    mp.fstype = e->fstype;
+    mp.source = e->source;
+    mp.major = e->major;
+    mp.minor = e->minor;
+    mp.read_only = e->read_only;
+    if (auto* dev = device_of(e->major, e->minor)) {
+      mp.total_bytes = dev->fs_size_bytes;
+      mp.available_bytes = dev->fs_size_bytes - std::min(dev->used_bytes, dev->fs_size_bytes);
+      mp.rotational = dev->rotational;
+    }
+    if (auto entries = dir_entries.find(point); entries != dir_entries.end())
+      mp.entries = static_cast<uint64_t>(std::count_if(
+        entries->second.begin(), entries->second.end(), [](auto& n) { return n != "lost+found"; }));
+    out.push_back(std::move(mp));
+  }
+  return out;
+}
+
+caf::expected<uint64_t> fake_fs_state::clear_dir(const clear_dir_command& cmd) {
+  auto* at = mount_at(cmd.path);
+  if (at == nullptr || at->major != cmd.major || at->minor != cmd.minor)
+    return make_error(errc::failed_precondition,
+                      "clear " + cmd.path + ": not the root of filesystem " +
+                        numbers(cmd.major, cmd.minor) + " (is it still mounted there?)");
+  auto& entries = dir_entries[cmd.path];
+  auto removed = static_cast<uint64_t>(entries.size());
+  entries.clear();
+  cleared.push_back(cmd);
+  return removed;
+}
+
+caf::expected<std::vector<claim_record>> fake_fs_state::load_claims(const load_claims_req& req) {
+  if (corrupt_claim_files.count(req.path))
+    return make_error(errc::parse_error, "claims file " + req.path + ": not valid JSON");
+  if (load_claims_fn)
+    return load_claims_fn(req.path);
+  auto file = claim_files.find(req.path);
+  return file == claim_files.end() ? std::vector<claim_record>{} : file->second;
+}
+
+caf::expected<uint64_t> fake_fs_state::save_claims(const save_claims_req& req) {
+  if (save_claims_fn)
+    return save_claims_fn(req.path, req.claims);
+  claim_files[req.path] = req.claims;
+  return static_cast<uint64_t>(req.claims.size());
+}
+
 // -- the actor -------------------------------------------------------------------
 
 namespace {
 
 /// Counts the command, then runs it (failing it when a failure is injected)
 /// at once or, when its kind is held, at release_atom.
-template <class T, class Run>
-caf::result<T> serve(fake_fs_actor::pointer self, const std::shared_ptr<fake_fs_state>& state,
-                     fs_command kind, Run run) {
+template <class T, class Self, class Run>
+caf::result<T> serve(Self self, const std::shared_ptr<fake_fs_state>& state, fs_command kind,
+                     Run run) {
   state->arrived(kind);
   auto execute = [state, kind, run]() mutable -> caf::expected<T> {
     if (auto err = state->take_failure(kind))
@@ -385,7 +457,7 @@ caf::result<T> serve(fake_fs_actor::pointer self, const std::shared_ptr<fake_fs_
     return run();
   };
   if (state->held_kinds.count(kind) != 0) {
-    auto rp = self->make_response_promise<T>();
+    auto rp = self->template make_response_promise<T>();
     state->held.emplace_back([execute, rp]() mutable {
       auto result = execute();
       if (result)
@@ -431,6 +503,48 @@ fake_fs_actor spawn_fake_fs(caf::actor_system& sys, std::shared_ptr<fake_fs_stat
         return serve<std::vector<fs_ops::mount_entry>>(self, state, fs_command::mounts, [state, q] {
           return caf::expected<std::vector<fs_ops::mount_entry>>{state->mounts_of(q)};
         });
+      },
+      [state](release_atom) {
+        if (state->held.empty())
+          return;
+        auto next = std::move(state->held.front());
+        state->held.pop_front();
+        next();
+      },
+    };
+  });
+}
+
+} // namespace olocal::test
+
+namespace olocal::test {
+
+fake_claim_actor spawn_fake_claim_runner(caf::actor_system& sys,
+                                         std::shared_ptr<fake_fs_state> state) {
+  return sys.spawn([state](fake_claim_actor::pointer self) -> fake_claim_actor::behavior_type {
+    return {
+      [self, state](device_scan_req&) {
+        return serve<std::vector<block_device>>(self, state, fs_command::device_scan, [state] {
+          return caf::expected<std::vector<block_device>>{state->block_devices};
+        });
+      },
+      [self, state](mount_scan_req& q) {
+        return serve<std::vector<mount_point_facts>>(
+          self, state, fs_command::mount_scan, [state, q] {
+            return caf::expected<std::vector<mount_point_facts>>{state->mount_scan(q)};
+          });
+      },
+      [self, state](clear_dir_command& cmd) {
+        return serve<uint64_t>(self, state, fs_command::clear_dir,
+                               [state, cmd] { return state->clear_dir(cmd); });
+      },
+      [self, state](load_claims_req& req) {
+        return serve<std::vector<claim_record>>(self, state, fs_command::load_claims,
+                                                [state, req] { return state->load_claims(req); });
+      },
+      [self, state](save_claims_req& req) {
+        return serve<uint64_t>(self, state, fs_command::save_claims,
+                               [state, req] { return state->save_claims(req); });
       },
       [state](release_atom) {
         if (state->held.empty())

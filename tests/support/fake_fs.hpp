@@ -29,10 +29,23 @@
 
 namespace olocal::test {
 
-/// The commands of fs_runner_actor, for counters, holds and injected failures.
-enum class fs_command : uint8_t { ensure_fs, mount, unmount, grow, probe, mounts };
+/// The commands of fs_runner_actor and of the claim runner (spawn_fake_claim_runner),
+/// for counters, holds and injected failures.
+enum class fs_command : uint8_t {
+  ensure_fs,
+  mount,
+  unmount,
+  grow,
+  probe,
+  mounts,
+  device_scan,
+  mount_scan,
+  clear_dir,
+  load_claims,
+  save_claims,
+};
 
-inline constexpr size_t fs_command_count = 6;
+inline constexpr size_t fs_command_count = 11;
 
 std::string_view to_string(fs_command kind);
 
@@ -46,8 +59,9 @@ struct fake_fs_device {
   uint64_t fs_size_bytes = 0; ///< the filesystem's size (grow makes it size_bytes)
   uint64_t used_bytes = 0;    ///< what probe reports as used
   uint64_t used_inodes = 0;
-  bool present = true;    ///< false after remove_device: the node is gone, its mounts stay
-  bool read_only = false; ///< the filesystem went read-only (errors=remount-ro)
+  bool present = true;     ///< false after remove_device: the node is gone, its mounts stay
+  bool read_only = false;  ///< the filesystem went read-only (errors=remount-ro)
+  bool rotational = false; ///< the medium under it (mount-point scans report "hdd")
 };
 
 struct fake_fs_failure {
@@ -71,6 +85,23 @@ struct fake_fs_state {
   /// Held commands (run and answered by release_atom, oldest first).
   std::deque<std::function<void()>> held;
   uint32_t next_mount_id = 100;
+
+  // -- what the claim runner sees ----------------------------------------------
+
+  /// What a device scan answers (facts built by hand).
+  std::vector<block_device> block_devices;
+  /// What is inside directories (mount points), by path: names of entries.
+  std::map<std::string, std::set<std::string>> dir_entries;
+  /// Every clear that succeeded, in order.
+  std::vector<clear_dir_command> cleared;
+  /// The claims files, by path, kept in memory, unless the two functions
+  /// below are set (e.g. to the real load_claims and save_claims over a
+  /// temporary directory). A path in corrupt_claim_files fails to load.
+  std::map<std::string, std::vector<claim_record>> claim_files;
+  std::set<std::string> corrupt_claim_files;
+  std::function<caf::expected<std::vector<claim_record>>(const std::string&)> load_claims_fn;
+  std::function<caf::expected<uint64_t>(const std::string&, const std::vector<claim_record>&)>
+    save_claims_fn;
 
   // -- set-up -------------------------------------------------------------------
 
@@ -114,6 +145,11 @@ struct fake_fs_state {
   caf::expected<std::string> grow(const grow_command& cmd);
   volume_usage probe(const probe_command& cmd) const;
   std::vector<fs_ops::mount_entry> mounts_of(const mounts_query& q) const;
+  /// The mount points directly under q.root, as the real runner reports them.
+  std::vector<mount_point_facts> mount_scan(const mount_scan_req& q) const;
+  caf::expected<uint64_t> clear_dir(const clear_dir_command& cmd);
+  caf::expected<std::vector<claim_record>> load_claims(const load_claims_req& req);
+  caf::expected<uint64_t> save_claims(const save_claims_req& req);
 
   /// Counts a command of `kind` arriving (what the actor does first).
   void arrived(fs_command kind);
@@ -137,5 +173,22 @@ using fake_fs_actor = caf::typed_actor<
 /// Spawns an event-based runner on `state` (deterministic under the test
 /// coordinator, unlike the real detached runner). Converts to fs_runner_actor.
 fake_fs_actor spawn_fake_fs(caf::actor_system& sys, std::shared_ptr<fake_fs_state> state);
+
+/// The fake claim runner: the claim runner interface plus release_atom.
+using fake_claim_actor =
+  caf::typed_actor<caf::replies_to<device_scan_req>::with<std::vector<block_device>>,
+                   caf::replies_to<mount_scan_req>::with<std::vector<mount_point_facts>>,
+                   caf::replies_to<clear_dir_command>::with<uint64_t>,
+                   caf::replies_to<load_claims_req>::with<std::vector<claim_record>>,
+                   caf::replies_to<save_claims_req>::with<uint64_t>, caf::reacts_to<release_atom>>;
+
+/// Spawns an event-based claim runner on the same `state`: device scans
+/// answer block_devices, mount-point scans the mounts of the fake mount
+/// table, clears empty dir_entries (refused unless the filesystem is still
+/// mounted there), claims files as claim_files or the injected functions
+/// say. Counted, held and failed like the filesystem commands. Converts to
+/// claim_runner_actor.
+fake_claim_actor spawn_fake_claim_runner(caf::actor_system& sys,
+                                         std::shared_ptr<fake_fs_state> state);
 
 } // namespace olocal::test

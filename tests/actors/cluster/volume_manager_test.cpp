@@ -359,3 +359,249 @@ TEST_F(volume_manager_test, expands_lists_and_reports_capacity) {
   ASSERT_TRUE(elsewhere);
   EXPECT_EQ(*elsewhere, 0u);
 }
+
+// -- Device and MountPoint volumes ------------------------------------------------------
+
+namespace {
+
+constexpr uint64_t kib = 1ull << 10;
+
+/// A node that offers whole devices (vd*) and mount points under /mnt/ol,
+/// with its claims file kept by the fake runner.
+struct claim_manager_test : test::actor_fixture {
+  std::shared_ptr<test::fake_lvm_state> lvm = std::make_shared<test::fake_lvm_state>();
+  std::shared_ptr<test::fake_fs_state> fs = std::make_shared<test::fake_fs_state>();
+  std::vector<caf::actor> fakes;
+  node_supervisor_actor node;
+  volume_manager_actor manager;
+
+  void add_disk(std::string name, uint64_t bytes, uint32_t minor, bool hdd) {
+    block_device d;
+    d.name = name;
+    d.path = "/dev/" + name;
+    d.kind = "disk";
+    d.major = 252;
+    d.minor = minor;
+    d.size_bytes = bytes;
+    d.rotational = hdd;
+    fs->add_device(d.path, bytes, 252, minor).kernel_name = name;
+    fs->block_devices.push_back(d);
+  }
+
+  claim_manager_test() {
+    add_disk("vdb", gib, 1, false);
+    add_disk("vdc", 4 * gib, 2, true);
+    add_disk("vdd", 2 * gib, 3, false);
+    add_disk("sda", 8 * gib, 4, false); // not included
+    fs->add_device("/dev/sdm1", 512 * mib, 8, 33, "ext4");
+    EXPECT_TRUE(fs->mount({"/dev/sdm1", "/mnt/ol/d1", "ext4", {}, false}));
+    node_setup setup;
+    setup.devices = fs->block_devices;
+    setup.volume_groups = {"vg0"};
+    setup.vg.rescan_interval = 0ms;
+    setup.vg.watch_interval = 0ms;
+    setup.reconcile_interval = 0ms;
+    setup.fs_runners = 1;
+    setup.device_include = {"vd.*"};
+    setup.mount_path = "/mnt/ol";
+    setup.state_dir = "/state";
+    setup.make_lvm_runner = [this](caf::actor_system& sys) -> lvm_runner_actor {
+      auto a = test::spawn_fake_lvm(sys, lvm);
+      fakes.push_back(caf::actor_cast<caf::actor>(a));
+      return a;
+    };
+    setup.make_fs_runner = [this](caf::actor_system& sys) -> fs_runner_actor {
+      auto a = test::spawn_fake_fs(sys, fs);
+      fakes.push_back(caf::actor_cast<caf::actor>(a));
+      return a;
+    };
+    setup.make_claim_runner = [this](caf::actor_system& sys) -> claim_runner_actor {
+      auto a = test::spawn_fake_claim_runner(sys, fs);
+      fakes.push_back(caf::actor_cast<caf::actor>(a));
+      return a;
+    };
+    node = spawn_node_supervisor(sys, setup);
+    run();
+    EXPECT_TRUE(request<uint64_t>(node, rescan_atom::value));
+    manager = spawn_volume_manager(sys, manager_setup{"node-1", node});
+    run();
+  }
+
+  ~claim_manager_test() override {
+    anon_send_exit(manager, caf::exit_reason::user_shutdown);
+    anon_send_exit(node, caf::exit_reason::user_shutdown);
+    run();
+    for (auto& f : fakes)
+      anon_send_exit(f, caf::exit_reason::user_shutdown);
+    run();
+  }
+
+  caf::expected<volume_record> provision(std::string name, uint64_t bytes, param_map params,
+                                         uint64_t limit = 0) {
+    provision_req req;
+    req.name = std::move(name);
+    req.required_bytes = bytes;
+    req.limit_bytes = limit;
+    req.params = std::move(params);
+    return request<volume_record>(manager, req);
+  }
+
+  std::vector<claim_record> claims() { return fs->claim_files["/state/claims.json"]; }
+};
+
+const param_map device_ssd = {{"volumeType", "Device"}, {"mediaType", "ssd"}};
+const param_map device_any = {{"volumeType", "Device"}};
+const param_map mount_point_any = {{"volumeType", "MountPoint"}};
+
+} // namespace
+
+TEST_F(claim_manager_test, creates_device_volumes_with_open_locals_volume_context) {
+  auto v = provision("pvc-d", gib + 1, device_ssd);
+  ASSERT_TRUE(v) << render(v.error());
+  EXPECT_EQ(v->id, "pvc-d");
+  EXPECT_EQ(v->capacity_bytes, 2 * gib) << "the whole (smallest fitting) device";
+  EXPECT_EQ(v->node, "node-1");
+  EXPECT_EQ(v->vg, "");
+  EXPECT_EQ(v->context["volumeType"], "Device");
+  EXPECT_EQ(v->context["Device"], "/dev/vdd");
+  EXPECT_EQ(v->context["mediaType"], "ssd") << "the parameters are kept";
+  ASSERT_EQ(claims().size(), 1u);
+  EXPECT_EQ(claims()[0].path, "/dev/vdd");
+  auto again = provision("pvc-d", gib, device_ssd);
+  ASSERT_TRUE(again) << render(again.error());
+  EXPECT_EQ(again->context["Device"], "/dev/vdd");
+  auto bigger = provision("pvc-d", 3 * gib, device_ssd);
+  ASSERT_FALSE(bigger);
+  EXPECT_EQ(code_of(bigger.error()), errc::already_exists);
+  auto as_lvm = provision("pvc-d", gib, {});
+  ASSERT_FALSE(as_lvm);
+  EXPECT_EQ(code_of(as_lvm.error()), errc::already_exists);
+  EXPECT_TRUE(lvm->lvs.empty());
+
+  auto hdd = provision("pvc-h", 0, {{"volumeType", "Device"}, {"mediaType", "hdd"}});
+  ASSERT_TRUE(hdd) << render(hdd.error());
+  EXPECT_EQ(hdd->context["Device"], "/dev/vdc");
+  auto limited = provision("pvc-l", 0, device_any, 512 * mib);
+  ASSERT_FALSE(limited) << "vdb is 1 GiB: above the limit";
+  EXPECT_EQ(code_of(limited.error()), errc::resource_exhausted);
+  auto small = provision("pvc-s", 0, device_any, gib);
+  ASSERT_TRUE(small) << render(small.error());
+  EXPECT_EQ(small->context["Device"], "/dev/vdb");
+  auto none = provision("pvc-n", 0, device_any);
+  ASSERT_FALSE(none);
+  EXPECT_EQ(code_of(none.error()), errc::resource_exhausted);
+  EXPECT_NE(render(none.error()).find("claimed by"), std::string::npos) << render(none.error());
+  auto lvm_name = provision("pvc-lvm", 8 * mib, {});
+  ASSERT_TRUE(lvm_name) << render(lvm_name.error());
+  auto on_lvm = provision("pvc-lvm", 0, device_any);
+  ASSERT_FALSE(on_lvm);
+  EXPECT_EQ(code_of(on_lvm.error()), errc::already_exists);
+}
+
+TEST_F(claim_manager_test, capacity_is_the_largest_free_device_or_mount_point) {
+  auto cap = [&](param_map p) {
+    auto c = request<uint64_t>(manager, capacity_req{std::move(p), {}});
+    EXPECT_TRUE(c) << render(c.error());
+    return c ? *c : 0;
+  };
+  EXPECT_EQ(cap(device_any), 4 * gib);
+  EXPECT_EQ(cap(device_ssd), 2 * gib);
+  EXPECT_EQ(cap({{"volumeType", "Device"}, {"mediaType", "hdd"}}), 4 * gib);
+  EXPECT_EQ(cap(mount_point_any), 512 * mib);
+  ASSERT_TRUE(provision("pvc-d", gib + 1, device_ssd));
+  EXPECT_EQ(cap(device_ssd), gib) << "vdd is taken";
+  ASSERT_TRUE(provision("pvc-m", 0, mount_point_any));
+  EXPECT_EQ(cap(mount_point_any), 0u);
+  EXPECT_EQ(cap({}), lvm->free()) << "LVM capacity as before";
+}
+
+TEST_F(claim_manager_test, mount_point_volumes_carry_their_directory) {
+  auto v = provision("pvc-m", 100 * mib, mount_point_any);
+  ASSERT_TRUE(v) << render(v.error());
+  EXPECT_EQ(v->context["volumeType"], "MountPoint");
+  EXPECT_EQ(v->context["MountPoint"], "/mnt/ol/d1");
+  EXPECT_EQ(v->capacity_bytes, 512 * mib);
+  auto too_big = provision("pvc-m2", gib, mount_point_any);
+  ASSERT_FALSE(too_big);
+  EXPECT_EQ(code_of(too_big.error()), errc::resource_exhausted);
+}
+
+TEST_F(claim_manager_test, lists_and_gets_claimed_volumes) {
+  ASSERT_TRUE(provision("pvc-d", 0, device_ssd));
+  ASSERT_TRUE(provision("pvc-lvm", 8 * mib, {}));
+  ASSERT_TRUE(provision("pvc-m", 0, mount_point_any));
+  auto page = request<volume_page>(manager, list_volumes_req{0, ""});
+  ASSERT_TRUE(page) << render(page.error());
+  ASSERT_EQ(page->entries.size(), 3u);
+  auto& d = page->entries[0];
+  EXPECT_EQ(d.id, "pvc-d");
+  EXPECT_EQ(d.context["volumeType"], "Device");
+  EXPECT_EQ(d.context["Device"], "/dev/vdb");
+  EXPECT_EQ(d.capacity_bytes, gib);
+  EXPECT_EQ(page->entries[1].context["volumeType"], "LVM");
+  EXPECT_EQ(page->entries[2].context["MountPoint"], "/mnt/ol/d1");
+  auto vol = request<volume_actor>(node, volume_lookup{"pvc-d"});
+  ASSERT_TRUE(vol);
+  ASSERT_TRUE(request<volume_state>(*vol, stage_req{"/stage/d", false, "ext4", {}}));
+  ASSERT_TRUE(request<volume_state>(*vol, publish_req{"/pods/p/d", false, {}}));
+  auto got = request<volume_record>(manager, volume_query{"pvc-d"});
+  ASSERT_TRUE(got) << render(got.error());
+  EXPECT_EQ(got->published_nodes, std::vector<std::string>{"node-1"});
+  EXPECT_FALSE(got->abnormal);
+  auto in_use = request<bool>(manager, unprovision_req{"pvc-d"});
+  ASSERT_FALSE(in_use);
+  EXPECT_EQ(code_of(in_use.error()), errc::failed_precondition);
+}
+
+TEST_F(claim_manager_test, no_snapshots_clones_or_growth_for_claimed_volumes) {
+  ASSERT_TRUE(provision("pvc-d", 0, device_ssd));
+  auto snap = request<snapshot_record>(manager, snapshot_req{"snap-1", "pvc-d", {}});
+  ASSERT_FALSE(snap);
+  EXPECT_EQ(code_of(snap.error()), errc::invalid_argument);
+  EXPECT_NE(render(snap.error()).find("only LVM volumes have snapshots"), std::string::npos);
+  provision_req clone;
+  clone.name = "pvc-c";
+  clone.source_volume = "pvc-d";
+  auto c = request<volume_record>(manager, clone);
+  ASSERT_FALSE(c);
+  EXPECT_EQ(code_of(c.error()), errc::invalid_argument);
+  provision_req restore_device;
+  restore_device.name = "pvc-r";
+  restore_device.params = device_any;
+  restore_device.source_snapshot = "snap-x";
+  auto r = request<volume_record>(manager, restore_device);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(code_of(r.error()), errc::invalid_argument);
+  auto grow = request<volume_record>(manager, resize_req{"pvc-d", 2 * gib, 0});
+  ASSERT_FALSE(grow);
+  EXPECT_EQ(code_of(grow.error()), errc::failed_precondition);
+  EXPECT_NE(render(grow.error()).find("cannot be expanded"), std::string::npos);
+  auto same = request<volume_record>(manager, resize_req{"pvc-d", 512 * kib, 0});
+  ASSERT_TRUE(same) << "a size it already has: " << render(same.error());
+  EXPECT_EQ(same->capacity_bytes, gib);
+}
+
+TEST_F(claim_manager_test, delete_wipes_the_device_and_drops_the_claim) {
+  ASSERT_TRUE(provision("pvc-d", 0, device_ssd));
+  ASSERT_TRUE(provision("pvc-nw", 0, {{"volumeType", "Device"}, {"wipe", "false"}}));
+  ASSERT_TRUE(provision("pvc-m", 0, mount_point_any));
+  auto d = request<bool>(manager, unprovision_req{"pvc-d"});
+  ASSERT_TRUE(d) << render(d.error());
+  EXPECT_TRUE(*d);
+  ASSERT_EQ(lvm->wipes.size(), 1u);
+  EXPECT_EQ(lvm->wipes[0].device, "/dev/vdb");
+  auto nw = request<bool>(manager, unprovision_req{"pvc-nw"});
+  ASSERT_TRUE(nw) << render(nw.error());
+  EXPECT_EQ(lvm->wipes.size(), 1u) << "wipe=false is kept with the claim";
+  fs->dir_entries["/mnt/ol/d1"] = {"data"};
+  auto m = request<bool>(manager, unprovision_req{"pvc-m"});
+  ASSERT_TRUE(m) << render(m.error());
+  EXPECT_TRUE(fs->dir_entries["/mnt/ol/d1"].empty());
+  EXPECT_TRUE(claims().empty());
+  auto again = request<bool>(manager, unprovision_req{"pvc-d"});
+  ASSERT_TRUE(again);
+  EXPECT_FALSE(*again);
+  auto reuse = provision("pvc-2", 0, device_ssd);
+  ASSERT_TRUE(reuse) << render(reuse.error());
+  EXPECT_EQ(reuse->context["Device"], "/dev/vdb");
+}

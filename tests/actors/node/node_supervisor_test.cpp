@@ -64,7 +64,9 @@ struct node_supervisor_test : test::actor_fixture {
     fs->add_device("/dev/vg0/" + name, lv.size_bytes, 254, minor);
   }
 
-  void start() {
+  /// With `running`, the supervisor behaves as in a node process (a scan and
+  /// reconcile at start, then a reconcile timer); otherwise the test drives it.
+  void start(bool running = false) {
     node_setup setup;
     block_device d;
     d.name = "vdb";
@@ -74,7 +76,7 @@ struct node_supervisor_test : test::actor_fixture {
     setup.volume_groups = {"vg0"};
     setup.vg.rescan_interval = 0ms;
     setup.vg.watch_interval = 0ms;
-    setup.reconcile_interval = 0ms;
+    setup.reconcile_interval = running ? 10s : 0ms;
     setup.fs_runners = 2;
     setup.registry = registry;
     setup.make_lvm_runner = [this](caf::actor_system& sys) -> lvm_runner_actor {
@@ -273,4 +275,22 @@ TEST_F(node_supervisor_test, exiting_takes_every_child_along) {
   node = node_supervisor_actor{};
   auto st = request<volume_state>(*a, get_atom::value);
   EXPECT_FALSE(st) << "the volume actor exited with its supervisor";
+}
+
+TEST_F(node_supervisor_test, a_starting_node_collects_ephemeral_volumes_a_crash_left_behind) {
+  existing("csi-orphan", "ephemeral", 1);
+  existing("csi-in-use", "ephemeral", 2);
+  existing("local-keep", "volume", 3);
+  // The orphan was staged for a pod that is gone; the other is still published.
+  fs->devices["/dev/vg0/csi-orphan"].fstype = "ext4";
+  fs->devices["/dev/vg0/csi-in-use"].fstype = "ext4";
+  ASSERT_TRUE(fs->mount({"/dev/vg0/csi-orphan", "/state/ephemeral/csi-orphan", "ext4", {}, false}));
+  ASSERT_TRUE(fs->mount({"/dev/vg0/csi-in-use", "/state/ephemeral/csi-in-use", "ext4", {}, false}));
+  ASSERT_TRUE(fs->mount({"/state/ephemeral/csi-in-use", "/pods/p1/vol", "", {}, false}));
+  start(true);
+  EXPECT_FALSE(lvm->lvs.count("csi-orphan")) << "collected at start";
+  EXPECT_EQ(fs->mount_at("/state/ephemeral/csi-orphan"), nullptr) << "unstaged first";
+  EXPECT_TRUE(lvm->lvs.count("csi-in-use")) << "still published: kept";
+  EXPECT_TRUE(lvm->lvs.count("local-keep")) << "only ephemeral volumes are collected";
+  EXPECT_EQ(volume_ids(), (std::vector<std::string>{"csi-in-use", "local-keep"}));
 }
