@@ -265,15 +265,40 @@ void with_view(manager_pointer self, Then then, Fail fail) {
           [fail](caf::error& err) mutable { fail(err); });
 }
 
-// -- CreateVolume ---------------------------------------------------------------------
-
-void provision(manager_pointer self, provision_req req, volume_params params,
-               caf::typed_response_promise<volume_record> rp, std::function<void()> done) {
-  auto fail = [self, rp, done](const caf::error& err) mutable {
+/// What ends an operation that failed: the error is remembered, answered and
+/// the name's queue moves on.
+template <class T>
+auto failure(manager_pointer self, caf::typed_response_promise<T> rp, std::function<void()> done) {
+  return [self, rp, done](const caf::error& err) mutable {
     self->state.last_error = render(err);
     rp.deliver(err);
     done();
   };
+}
+
+/// Answers one page of `all` (sorted by id here), or aborted for a bad token.
+template <class Page, class Entry>
+void deliver_page(caf::typed_response_promise<Page> rp, std::vector<Entry> all,
+                  uint32_t max_entries, const std::string& token) {
+  std::sort(all.begin(), all.end(), [](auto& a, auto& b) { return a.id < b.id; });
+  auto range = page_range(all.size(), max_entries, token);
+  if (!range) {
+    rp.deliver(range.error());
+    return;
+  }
+  Page page;
+  page.entries.assign(std::make_move_iterator(all.begin() + static_cast<ptrdiff_t>(range->first)),
+                      std::make_move_iterator(all.begin() + static_cast<ptrdiff_t>(range->second)));
+  if (range->second < all.size())
+    page.next_token = std::to_string(range->second);
+  rp.deliver(std::move(page));
+}
+
+// -- CreateVolume ---------------------------------------------------------------------
+
+void provision(manager_pointer self, provision_req req, volume_params params,
+               caf::typed_response_promise<volume_record> rp, std::function<void()> done) {
+  auto fail = failure(self, rp, done);
   with_view(
     self,
     [self, req, params, rp, done, fail](node_view& view) mutable {
@@ -378,11 +403,7 @@ void provision(manager_pointer self, provision_req req, volume_params params,
 /// smallest free device or mount point that fits (idempotent there).
 void provision_claim(manager_pointer self, provision_req req, volume_params params,
                      caf::typed_response_promise<volume_record> rp, std::function<void()> done) {
-  auto fail = [self, rp, done](const caf::error& err) mutable {
-    self->state.last_error = render(err);
-    rp.deliver(err);
-    done();
-  };
+  auto fail = failure(self, rp, done);
   with_view(
     self,
     [self, req, params, rp, done, fail](node_view& view) mutable {
@@ -416,11 +437,7 @@ void provision_claim(manager_pointer self, provision_req req, volume_params para
 
 void unprovision(manager_pointer self, std::string id, caf::typed_response_promise<bool> rp,
                  std::function<void()> done) {
-  auto fail = [self, rp, done](const caf::error& err) mutable {
-    self->state.last_error = render(err);
-    rp.deliver(err);
-    done();
-  };
+  auto fail = failure(self, rp, done);
   with_view(
     self,
     [self, id, rp, done, fail](node_view& view) mutable {
@@ -456,11 +473,7 @@ void unprovision(manager_pointer self, std::string id, caf::typed_response_promi
 
 void resize(manager_pointer self, resize_req req, caf::typed_response_promise<volume_record> rp,
             std::function<void()> done) {
-  auto fail = [self, rp, done](const caf::error& err) mutable {
-    self->state.last_error = render(err);
-    rp.deliver(err);
-    done();
-  };
+  auto fail = failure(self, rp, done);
   with_view(
     self,
     [self, req, rp, done, fail](node_view& view) mutable {
@@ -514,11 +527,7 @@ void resize(manager_pointer self, resize_req req, caf::typed_response_promise<vo
 
 void snapshot(manager_pointer self, snapshot_req req, snapshot_params params,
               caf::typed_response_promise<snapshot_record> rp, std::function<void()> done) {
-  auto fail = [self, rp, done](const caf::error& err) mutable {
-    self->state.last_error = render(err);
-    rp.deliver(err);
-    done();
-  };
+  auto fail = failure(self, rp, done);
   with_view(
     self,
     [self, req, params, rp, done, fail](node_view& view) mutable {
@@ -579,11 +588,7 @@ void snapshot(manager_pointer self, snapshot_req req, snapshot_params params,
 
 void delete_snapshot(manager_pointer self, std::string id, caf::typed_response_promise<bool> rp,
                      std::function<void()> done) {
-  auto fail = [self, rp, done](const caf::error& err) mutable {
-    self->state.last_error = render(err);
-    rp.deliver(err);
-    done();
-  };
+  auto fail = failure(self, rp, done);
   with_view(
     self,
     [self, id, rp, done, fail](node_view& view) mutable {
@@ -699,18 +704,7 @@ volume_manager_actor::behavior_type manager_impl(manager_pointer self, manager_s
                   (req.snapshot_id.empty() || lv.name == req.snapshot_id) &&
                   (req.source_volume.empty() || source_of(lv) == req.source_volume))
                 all.push_back(snapshot_of(self->state, vg, lv));
-          std::sort(all.begin(), all.end(), [](auto& a, auto& b) { return a.id < b.id; });
-          auto range = page_range(all.size(), req.max_entries, req.starting_token);
-          if (!range) {
-            rp.deliver(range.error());
-            return;
-          }
-          snapshot_page page;
-          page.entries.assign(all.begin() + static_cast<ptrdiff_t>(range->first),
-                              all.begin() + static_cast<ptrdiff_t>(range->second));
-          if (range->second < all.size())
-            page.next_token = std::to_string(range->second);
-          rp.deliver(std::move(page));
+          deliver_page<snapshot_page>(rp, std::move(all), req.max_entries, req.starting_token);
         },
         [rp](const caf::error& err) mutable { rp.deliver(err); });
       return rp;
@@ -723,18 +717,7 @@ volume_manager_actor::behavior_type manager_impl(manager_pointer self, manager_s
           std::vector<volume_record> all;
           for (auto& v : view.volumes)
             all.push_back(record_of(self->state, view, v));
-          std::sort(all.begin(), all.end(), [](auto& a, auto& b) { return a.id < b.id; });
-          auto range = page_range(all.size(), req.max_entries, req.starting_token);
-          if (!range) {
-            rp.deliver(range.error());
-            return;
-          }
-          volume_page page;
-          page.entries.assign(all.begin() + static_cast<ptrdiff_t>(range->first),
-                              all.begin() + static_cast<ptrdiff_t>(range->second));
-          if (range->second < all.size())
-            page.next_token = std::to_string(range->second);
-          rp.deliver(std::move(page));
+          deliver_page<volume_page>(rp, std::move(all), req.max_entries, req.starting_token);
         },
         [rp](const caf::error& err) mutable { rp.deliver(err); });
       return rp;

@@ -5,6 +5,7 @@
 #include "tests/support/actor_fixture.hpp"
 #include "tests/support/fake_fs.hpp"
 #include "tests/support/fake_lvm.hpp"
+#include "tests/support/fake_node.hpp"
 
 #include <algorithm>
 
@@ -106,16 +107,7 @@ struct volume_manager_test : test::actor_fixture {
     setup.vg.watch_interval = 0ms;
     setup.reconcile_interval = 0ms;
     setup.fs_runners = 1;
-    setup.make_lvm_runner = [this](caf::actor_system& sys) -> lvm_runner_actor {
-      auto a = test::spawn_fake_lvm(sys, lvm);
-      fakes.push_back(caf::actor_cast<caf::actor>(a));
-      return a;
-    };
-    setup.make_fs_runner = [this](caf::actor_system& sys) -> fs_runner_actor {
-      auto a = test::spawn_fake_fs(sys, fs);
-      fakes.push_back(caf::actor_cast<caf::actor>(a));
-      return a;
-    };
+    test::use_fakes(setup, lvm, fs, fakes);
     node = spawn_node_supervisor(sys, setup);
     run();
     manager = spawn_volume_manager(sys, manager_setup{"node-1", node});
@@ -405,21 +397,7 @@ struct claim_manager_test : test::actor_fixture {
     setup.device_include = {"vd.*"};
     setup.mount_path = "/mnt/ol";
     setup.state_dir = "/state";
-    setup.make_lvm_runner = [this](caf::actor_system& sys) -> lvm_runner_actor {
-      auto a = test::spawn_fake_lvm(sys, lvm);
-      fakes.push_back(caf::actor_cast<caf::actor>(a));
-      return a;
-    };
-    setup.make_fs_runner = [this](caf::actor_system& sys) -> fs_runner_actor {
-      auto a = test::spawn_fake_fs(sys, fs);
-      fakes.push_back(caf::actor_cast<caf::actor>(a));
-      return a;
-    };
-    setup.make_claim_runner = [this](caf::actor_system& sys) -> claim_runner_actor {
-      auto a = test::spawn_fake_claim_runner(sys, fs);
-      fakes.push_back(caf::actor_cast<caf::actor>(a));
-      return a;
-    };
+    test::use_fakes(setup, lvm, fs, fakes);
     node = spawn_node_supervisor(sys, setup);
     run();
     EXPECT_TRUE(request<uint64_t>(node, rescan_atom::value));

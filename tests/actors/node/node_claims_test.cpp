@@ -11,6 +11,7 @@
 #include "tests/support/actor_fixture.hpp"
 #include "tests/support/fake_fs.hpp"
 #include "tests/support/fake_lvm.hpp"
+#include "tests/support/fake_node.hpp"
 #include "tests/support/temp_dir.hpp"
 
 #include <algorithm>
@@ -98,21 +99,7 @@ struct node_claims_test : test::actor_fixture {
     setup.device_exclude = exclude;
     setup.mount_path = mount_path;
     setup.state_dir = state_dir;
-    setup.make_lvm_runner = [this](caf::actor_system& sys) -> lvm_runner_actor {
-      auto a = test::spawn_fake_lvm(sys, lvm);
-      fakes.push_back(caf::actor_cast<caf::actor>(a));
-      return a;
-    };
-    setup.make_fs_runner = [this](caf::actor_system& sys) -> fs_runner_actor {
-      auto a = test::spawn_fake_fs(sys, fs);
-      fakes.push_back(caf::actor_cast<caf::actor>(a));
-      return a;
-    };
-    setup.make_claim_runner = [this](caf::actor_system& sys) -> claim_runner_actor {
-      auto a = test::spawn_fake_claim_runner(sys, fs);
-      fakes.push_back(caf::actor_cast<caf::actor>(a));
-      return a;
-    };
+    test::use_fakes(setup, lvm, fs, fakes);
     node = spawn_node_supervisor(sys, setup);
     run();
     auto n = request<uint64_t>(node, rescan_atom::value);
@@ -579,16 +566,7 @@ TEST_F(node_claims_test, requests_wait_for_the_claims_file) {
   setup.device_include = include;
   setup.fs_runners = 1;
   setup.reconcile_interval = 0ms;
-  setup.make_lvm_runner = [this](caf::actor_system& sys) -> lvm_runner_actor {
-    auto a = test::spawn_fake_lvm(sys, lvm);
-    fakes.push_back(caf::actor_cast<caf::actor>(a));
-    return a;
-  };
-  setup.make_fs_runner = [this](caf::actor_system& sys) -> fs_runner_actor {
-    auto a = test::spawn_fake_fs(sys, fs);
-    fakes.push_back(caf::actor_cast<caf::actor>(a));
-    return a;
-  };
+  test::use_fakes(setup, lvm, fs, fakes);
   caf::actor runner;
   setup.make_claim_runner = [&](caf::actor_system& sys) -> claim_runner_actor {
     auto a = test::spawn_fake_claim_runner(sys, fs);

@@ -5,6 +5,7 @@
 #include "tests/support/actor_fixture.hpp"
 #include "tests/support/fake_fs.hpp"
 #include "tests/support/fake_lvm.hpp"
+#include "tests/support/fake_node.hpp"
 
 #include <algorithm>
 
@@ -79,16 +80,7 @@ struct node_supervisor_test : test::actor_fixture {
     setup.reconcile_interval = running ? 10s : 0ms;
     setup.fs_runners = 2;
     setup.registry = registry;
-    setup.make_lvm_runner = [this](caf::actor_system& sys) -> lvm_runner_actor {
-      auto a = test::spawn_fake_lvm(sys, lvm);
-      fakes.push_back(caf::actor_cast<caf::actor>(a));
-      return a;
-    };
-    setup.make_fs_runner = [this](caf::actor_system& sys) -> fs_runner_actor {
-      auto a = test::spawn_fake_fs(sys, fs);
-      fakes.push_back(caf::actor_cast<caf::actor>(a));
-      return a;
-    };
+    test::use_fakes(setup, lvm, fs, fakes);
     node = spawn_node_supervisor(sys, setup);
     run();
     auto n = request<uint64_t>(node, rescan_atom::value);
