@@ -324,7 +324,12 @@ void provision(manager_pointer self, provision_req req, volume_params params,
         if (!why.empty())
           return fail(
             make_error(errc::already_exists, "volume " + req.name + " exists and " + why));
-        rp.deliver(record_of(st, *existing.vg, lv));
+        // The same answer as the first time: the request's parameters are
+        // the volume context (a retry must not lose fsType and the like).
+        auto r = record_of(st, *existing.vg, lv);
+        for (auto& [k, v] : req.params)
+          r.context.emplace(k, v);
+        rp.deliver(std::move(r));
         return done();
       }
       create_lv_req lv;
@@ -352,6 +357,11 @@ void provision(manager_pointer self, provision_req req, volume_params params,
         if (want_snapshot)
           if (auto* origin = src.vg->find(source_of(*src.lv)))
             data = origin;
+        if (req.limit_bytes != 0 && req.limit_bytes < data->size_bytes)
+          return fail(make_error(errc::out_of_range,
+                                 "capacity_range: limit_bytes " + std::to_string(req.limit_bytes) +
+                                   " is below the " + std::to_string(data->size_bytes) +
+                                   " bytes of the source " + data->name));
         auto size = choose_size(std::max(req.required_bytes, data->size_bytes), req.limit_bytes,
                                 src.vg->vg.extent_size_bytes, st.setup.default_bytes);
         if (!size)
@@ -499,6 +509,11 @@ void resize(manager_pointer self, resize_req req, caf::typed_response_promise<vo
                               found.lv->size_bytes);
       if (!size)
         return fail(size.error());
+      if (req.limit_bytes != 0 && found.lv->size_bytes > req.limit_bytes)
+        return fail(make_error(errc::out_of_range,
+                               "volume " + req.id + " has " + std::to_string(found.lv->size_bytes) +
+                                 " bytes, above limit_bytes " + std::to_string(req.limit_bytes) +
+                                 " (volumes never shrink)"));
       auto record = record_of(self->state, *found.vg, *found.lv);
       if (*size <= found.lv->size_bytes) { // already there (never shrinks)
         rp.deliver(record);
@@ -563,23 +578,23 @@ void snapshot(manager_pointer self, snapshot_req req, snapshot_params params,
         lv.expand_at_percent = params.expansion_threshold_percent;
       }
       auto vg = src.vg->vg.name;
-      auto source_size = src.lv->size_bytes;
       self->request(st.setup.node, st.setup.timeout, create_volume_req{vg, lv})
         .then(
-          [self, rp, done, req, vg, source_size](volume_state&) mutable {
-            auto& st = self->state;
-            ++st.snapshots;
-            snapshot_record r;
-            r.id = req.name;
-            r.source_volume = req.source_volume;
-            r.size_bytes = source_size;
-            r.created_s = std::chrono::duration_cast<std::chrono::seconds>(
-                            std::chrono::system_clock::now().time_since_epoch())
-                            .count();
-            r.node = st.setup.node_name;
-            r.vg = vg;
-            rp.deliver(std::move(r));
-            done();
+          [self, rp, done, req, fail](volume_state&) mutable {
+            ++self->state.snapshots;
+            // Answer from the group's fresh view, so the creation time is the
+            // one every later call reports (the LV's created tag).
+            with_view(
+              self,
+              [self, rp, done, req, fail](node_view& view) mutable {
+                auto made = find_lv(view, req.name);
+                if (!made)
+                  return fail(make_error(errc::internal, "snapshot " + req.name +
+                                                           " is missing right after its creation"));
+                rp.deliver(snapshot_of(self->state, *made.vg, *made.lv));
+                done();
+              },
+              fail);
           },
           [fail](caf::error& err) mutable { fail(err); });
     },

@@ -440,8 +440,11 @@ caf::expected<publish_call> to_publish_call(const csi_pb::NodePublishVolumeReque
   if (!req.has_volume_capability())
     return missing("volume_capability");
   auto& cap = req.volume_capability();
-  if (auto err = check_capability("volume_capability", cap))
+  if (auto err = check_capability_shape("volume_capability", cap))
     return err;
+  // A well-formed capability the volume cannot serve "exceeds capabilities".
+  if (auto why = unsupported_capability(cap); !why.empty())
+    return make_error(errc::failed_precondition, "volume_capability: " + why);
   publish_call out;
   out.volume_id = req.volume_id();
   out.req.target_path = req.target_path();
@@ -458,6 +461,10 @@ caf::expected<publish_call> to_publish_call(const csi_pb::NodePublishVolumeReque
     out.ephemeral = std::move(*plan);
     return out;
   }
+  // This driver stages (STAGE_UNSTAGE_VOLUME): publishing needs the stage.
+  if (req.staging_target_path().empty())
+    return make_error(errc::failed_precondition,
+                      "staging_target_path is missing: the volume must be staged first");
   if (auto err = check_path("staging_target_path", req.staging_target_path(), allowed_paths))
     return err;
   return out;
@@ -472,11 +479,26 @@ caf::expected<unpublish_call> to_unpublish_call(const csi_pb::NodeUnpublishVolum
   return unpublish_call{req.volume_id(), unpublish_req{req.target_path()}};
 }
 
+namespace {
+
+/// volume_path of NodeGetVolumeStats and NodeExpandVolume: missing is
+/// INVALID_ARGUMENT; a path that cannot be one of the volume's (relative,
+/// outside the allowed roots) is simply not found, as CSI asks.
+caf::error volume_path_of(const std::string& path, const std::vector<std::string>& allowed_paths) {
+  if (path.empty())
+    return missing("volume_path");
+  if (auto err = check_path("volume_path", path, allowed_paths))
+    return make_error(errc::not_found, message_of(err));
+  return {};
+}
+
+} // namespace
+
 caf::expected<volume_path_call> to_stats_call(const csi_pb::NodeGetVolumeStatsRequest& req,
                                               const std::vector<std::string>& allowed_paths) {
   if (auto err = check_id("volume_id", req.volume_id()))
     return err;
-  if (auto err = check_path("volume_path", req.volume_path(), allowed_paths))
+  if (auto err = volume_path_of(req.volume_path(), allowed_paths))
     return err;
   return volume_path_call{req.volume_id(), req.volume_path(), {}};
 }
@@ -485,7 +507,7 @@ caf::expected<volume_path_call> to_node_expand_call(const csi_pb::NodeExpandVolu
                                                     const std::vector<std::string>& allowed_paths) {
   if (auto err = check_id("volume_id", req.volume_id()))
     return err;
-  if (auto err = check_path("volume_path", req.volume_path(), allowed_paths))
+  if (auto err = volume_path_of(req.volume_path(), allowed_paths))
     return err;
   if (req.has_volume_capability())
     if (auto err = check_capability_shape("volume_capability", req.volume_capability()))

@@ -434,8 +434,11 @@ TEST(csi_node_requests, every_refusal_names_the_field) {
   *pub.mutable_volume_capability() = mount_cap();
   expect_invalid(to_publish_call(pub, kubelet, "/s"), "target_path is missing", "publish");
   pub.set_target_path("/var/lib/kubelet/pods/u/mount");
-  expect_invalid(to_publish_call(pub, kubelet, "/s"), "staging_target_path is missing",
-                 "publish without staging");
+  // The driver stages: publishing an unstaged volume is a failed precondition.
+  auto unstaged = to_publish_call(pub, kubelet, "/s");
+  ASSERT_FALSE(unstaged);
+  EXPECT_EQ(code_of(unstaged.error()), errc::failed_precondition);
+  EXPECT_NE(message_of(unstaged.error()).find("staging_target_path is missing"), std::string::npos);
   pub.set_staging_target_path("/etc/x");
   expect_invalid(to_publish_call(pub, kubelet, "/s"), "staging_target_path", "publish staging");
   pub.set_staging_target_path("/var/lib/kubelet/plugins/x");
@@ -451,6 +454,19 @@ TEST(csi_node_requests, every_refusal_names_the_field) {
   csi_pb::NodeGetVolumeStatsRequest stats;
   stats.set_volume_id("pvc-1");
   expect_invalid(to_stats_call(stats, kubelet), "volume_path is missing", "stats");
+  // A volume_path that cannot be one of the volume's is not found (CSI's code).
+  stats.set_volume_path("some/path");
+  auto relative = to_stats_call(stats, kubelet);
+  ASSERT_FALSE(relative);
+  EXPECT_EQ(code_of(relative.error()), errc::not_found);
+  csi_pb::NodePublishVolumeRequest multi;
+  multi.set_volume_id("pvc-1");
+  multi.set_target_path("/var/lib/kubelet/pods/u/mount");
+  multi.set_staging_target_path("/var/lib/kubelet/plugins/x");
+  *multi.mutable_volume_capability() = mount_cap("ext4", access_mode::MULTI_NODE_MULTI_WRITER);
+  auto exceeds = to_publish_call(multi, kubelet, "/s");
+  ASSERT_FALSE(exceeds);
+  EXPECT_EQ(code_of(exceeds.error()), errc::failed_precondition) << "exceeds capabilities";
   csi_pb::NodeExpandVolumeRequest ex;
   ex.set_volume_id("pvc-1");
   ex.set_volume_path("/var/lib/kubelet/pods/u/mount");
