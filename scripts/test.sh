@@ -2,7 +2,8 @@
 # The test command: installs what is missing, checks formatting, builds, and runs
 #   1. the unit tests (label "unit") in a Debug build,
 #   2. the same unit tests under AddressSanitizer + UndefinedBehaviorSanitizer,
-#   3. the real-kernel tests (label "vm") inside the VM harness.
+#   3. the real-kernel tests (label "vm") inside the VM harness,
+#   4. the CSI conformance suite (label "conformance") inside the VM harness.
 # Exits non-zero when anything fails.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -30,5 +31,8 @@ step "unit tests under sanitizers"
 
 step "real-kernel tests in the VM"
 (cd build && ctest -L vm --output-on-failure)
+
+step "CSI conformance tests in the VM"
+(cd build && ctest -L conformance --output-on-failure)
 
 step "all tests passed in $((SECONDS - started)) s"
