@@ -110,22 +110,24 @@ struct manager_state {
 
 using manager_pointer = volume_manager_actor::stateful_pointer<manager_state>;
 
-/// Runs `op` when every earlier request for `name` has finished; `op` gets
-/// the function that ends it.
-void for_name(manager_pointer self, const std::string& name,
-              std::function<void(std::function<void()>)> op) {
-  auto& queue = self->state.by_name[name];
-  queue.push([self, name, op] {
-    op([self, name] {
-      auto& st = self->state;
-      auto it = st.by_name.find(name);
-      if (it == st.by_name.end())
-        return;
-      it->second.finish();
-      if (!it->second.busy() && it->second.waiting() == 0)
-        st.by_name.erase(it);
-    });
+/// Runs `op(rp, done)` when every earlier request for `name` has finished:
+/// `rp` is the promise the handler answers with (returned here), `done` ends
+/// the operation and lets the next one for that name start.
+template <class T, class Op>
+caf::typed_response_promise<T> for_name(manager_pointer self, const std::string& name, Op op) {
+  auto rp = self->make_response_promise<T>();
+  self->state.by_name[name].push([self, name, op, rp]() mutable {
+    op(rp, std::function<void()>{[self, name] {
+         auto& st = self->state;
+         auto it = st.by_name.find(name);
+         if (it == st.by_name.end())
+           return;
+         it->second.finish();
+         if (!it->second.busy() && it->second.waiting() == 0)
+           st.by_name.erase(it);
+       }});
   });
+  return rp;
 }
 
 struct found_lv {
@@ -655,33 +657,29 @@ volume_manager_actor::behavior_type manager_impl(manager_pointer self, manager_s
         return make_error(errc::resource_exhausted,
                           "accessibility_requirements exclude this node (" +
                             self->state.setup.node_name + ")");
-      auto rp = self->make_response_promise<volume_record>();
       auto p = *params;
-      for_name(self, req.name, [self, req, p, rp, claimed](std::function<void()> done) mutable {
-        if (claimed)
-          provision_claim(self, req, p, rp, std::move(done));
-        else
-          provision(self, req, p, rp, std::move(done));
-      });
-      return rp;
+      return for_name<volume_record>(
+        self, req.name, [self, req, p, claimed](auto rp, std::function<void()> done) mutable {
+          if (claimed)
+            provision_claim(self, req, p, rp, std::move(done));
+          else
+            provision(self, req, p, rp, std::move(done));
+        });
     },
     [self](unprovision_req& req) -> caf::result<bool> {
       if (req.id.empty())
         return make_error(errc::invalid_argument, "volume_id is missing");
-      auto rp = self->make_response_promise<bool>();
-      for_name(self, req.id, [self, req, rp](std::function<void()> done) mutable {
+      return for_name<bool>(self, req.id, [self, req](auto rp, std::function<void()> done) mutable {
         unprovision(self, req.id, rp, std::move(done));
       });
-      return rp;
     },
     [self](resize_req& req) -> caf::result<volume_record> {
       if (req.id.empty())
         return make_error(errc::invalid_argument, "volume_id is missing");
-      auto rp = self->make_response_promise<volume_record>();
-      for_name(self, req.id, [self, req, rp](std::function<void()> done) mutable {
-        resize(self, req, rp, std::move(done));
-      });
-      return rp;
+      return for_name<volume_record>(self, req.id,
+                                     [self, req](auto rp, std::function<void()> done) mutable {
+                                       resize(self, req, rp, std::move(done));
+                                     });
     },
     [self](snapshot_req& req) -> caf::result<snapshot_record> {
       if (req.name.empty())
@@ -691,21 +689,18 @@ volume_manager_actor::behavior_type manager_impl(manager_pointer self, manager_s
       auto params = parse_snapshot_params(req.params);
       if (!params)
         return params.error();
-      auto rp = self->make_response_promise<snapshot_record>();
       auto p = *params;
-      for_name(self, req.name, [self, req, p, rp](std::function<void()> done) mutable {
-        snapshot(self, req, p, rp, std::move(done));
-      });
-      return rp;
+      return for_name<snapshot_record>(self, req.name,
+                                       [self, req, p](auto rp, std::function<void()> done) mutable {
+                                         snapshot(self, req, p, rp, std::move(done));
+                                       });
     },
     [self](delete_snapshot_req& req) -> caf::result<bool> {
       if (req.id.empty())
         return make_error(errc::invalid_argument, "snapshot_id is missing");
-      auto rp = self->make_response_promise<bool>();
-      for_name(self, req.id, [self, req, rp](std::function<void()> done) mutable {
+      return for_name<bool>(self, req.id, [self, req](auto rp, std::function<void()> done) mutable {
         delete_snapshot(self, req.id, rp, std::move(done));
       });
-      return rp;
     },
     [self](list_snapshots_req& req) -> caf::result<snapshot_page> {
       auto rp = self->make_response_promise<snapshot_page>();
