@@ -31,82 +31,18 @@
 using namespace olocal;
 using namespace std::chrono_literals;
 using test::ask;
+using test::first_nonzero;
+using test::loop_device;
+using test::read_file;
 using test::run_ok;
+using test::unmount_all;
+using test::write_file;
+using test::write_pattern;
 namespace fs = std::filesystem;
 
 namespace {
 
 constexpr uint64_t mib = 1ull << 20;
-
-/// A loop device over a sparse file (in `dir`), detached at the end.
-struct loop_device {
-  std::string image;
-  std::string path;
-  std::string name; ///< "loopN"
-  uint64_t bytes = 0;
-
-  loop_device(const std::string& dir, const std::string& file, uint64_t size) : bytes(size) {
-    image = dir + "/" + file;
-    std::ofstream{image};
-    fs::resize_file(image, size);
-    path = run_ok({"losetup", "-f", "--show", image});
-    while (!path.empty() && path.back() == '\n')
-      path.pop_back();
-    name = fs::path{path}.filename().string();
-  }
-
-  ~loop_device() {
-    if (!path.empty())
-      run_command({{"losetup", "-d", path}, 60s});
-  }
-};
-
-/// Fills the device with a pattern that holds no zero byte (and, every byte
-/// having its high bit set, no signature), around the page cache.
-void write_pattern(const std::string& path, uint64_t bytes) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_DIRECT | O_CLOEXEC);
-  ASSERT_GE(fd, 0) << path << ": " << std::strerror(errno);
-  void* raw = nullptr;
-  ASSERT_EQ(::posix_memalign(&raw, 4096, mib), 0);
-  std::unique_ptr<unsigned char, decltype(&std::free)> buf{static_cast<unsigned char*>(raw),
-                                                           &std::free};
-  for (uint64_t off = 0; off < bytes; off += mib) {
-    for (uint64_t i = 0; i < mib; ++i)
-      buf.get()[i] = static_cast<unsigned char>(0x80 | ((off + i) * 131 >> 3));
-    ASSERT_EQ(::pwrite(fd, buf.get(), mib, static_cast<off_t>(off)), static_cast<ssize_t>(mib));
-  }
-  ASSERT_EQ(::fsync(fd), 0);
-  ::close(fd);
-}
-
-/// The offset of the first non-zero byte of the device, -1 when every byte
-/// is zero (-2 on a read error); read around the page cache.
-int64_t first_nonzero(const std::string& path, uint64_t bytes) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC);
-  if (fd < 0)
-    return -2;
-  void* raw = nullptr;
-  if (::posix_memalign(&raw, 4096, mib) != 0) {
-    ::close(fd);
-    return -2;
-  }
-  std::unique_ptr<unsigned char, decltype(&std::free)> buf{static_cast<unsigned char*>(raw),
-                                                           &std::free};
-  int64_t found = -1;
-  for (uint64_t off = 0; off < bytes && found == -1; off += mib) {
-    if (::pread(fd, buf.get(), mib, static_cast<off_t>(off)) != static_cast<ssize_t>(mib)) {
-      found = -2;
-      break;
-    }
-    for (uint64_t i = 0; i < mib; ++i)
-      if (buf.get()[i] != 0) {
-        found = static_cast<int64_t>(off + i);
-        break;
-      }
-  }
-  ::close(fd);
-  return found;
-}
 
 /// Discovery as the service runs it: sysfs, the mount table, signatures.
 std::vector<block_device> discover() {
@@ -121,18 +57,6 @@ block_device facts_of(const std::string& name) {
       return d;
   ADD_FAILURE() << name << " not found under /sys/block";
   return {};
-}
-
-void write_file(const std::string& path, const std::string& text) {
-  std::ofstream out{path, std::ios::binary | std::ios::trunc};
-  out << text;
-  out.close();
-  ASSERT_TRUE(out.good()) << path;
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in{path, std::ios::binary};
-  return {std::istreambuf_iterator<char>{in}, {}};
 }
 
 size_t entries_of(const std::string& dir) {
@@ -163,34 +87,8 @@ struct scratch {
   std::string path(const std::string& rel) const { return dir + "/" + rel; }
 };
 
-/// Unmounts everything below `dir` when it goes (declared after the loop
-/// devices, so that it runs before they are detached).
-struct unmount_all {
-  std::string dir;
-
-  ~unmount_all() {
-    // Innermost first: the mount table lists them in mount order.
-    for (int i = 0; i < 8; ++i) {
-      auto mounts = fs_ops::read_mounts();
-      bool any = false;
-      if (mounts)
-        for (auto it = mounts->rbegin(); it != mounts->rend(); ++it)
-          if (it->mount_point.rfind(dir + "/", 0) == 0) {
-            any = true;
-            (void) fs_ops::unmount(it->mount_point);
-          }
-      if (!any)
-        break;
-    }
-  }
-};
-
 /// A node supervisor with the real runners, claims only (no volume group).
-struct node_session {
-  runtime rt{runtime_options{2}};
-  node_supervisor_actor node;
-  node_setup setup;
-
+struct node_session : test::node_harness {
   node_session(std::string state_dir, std::vector<std::string> include, std::string mount_path) {
     setup.devices = discover();
     setup.reconcile_interval = 0ms;
@@ -200,37 +98,8 @@ struct node_session {
     start();
   }
 
-  void start() {
-    node = spawn_node_supervisor(rt.system(), setup);
-    auto n = ask<uint64_t>(rt, node, rescan_atom::value);
-    EXPECT_TRUE(n) << render(n.error());
-  }
-
-  /// The node process going away: the mounts stay, as they do when the
-  /// real process dies.
-  void stop() {
-    caf::scoped_actor self{rt.system()};
-    self->monitor(node);
-    self->send_exit(node, caf::exit_reason::kill);
-    self->receive([](caf::down_msg&) {});
-    node = nullptr;
-  }
-
-  ~node_session() {
-    if (node)
-      caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
-    node = nullptr;
-    rt.shutdown();
-  }
-
   caf::expected<volume_state> claim(std::string id, std::string kind, uint64_t min = 0) {
     return ask<volume_state>(rt, node, claim_req{std::move(id), std::move(kind), min, 0, "", true});
-  }
-
-  volume_actor volume(const std::string& id) {
-    auto v = ask<volume_actor>(rt, node, volume_lookup{id});
-    EXPECT_TRUE(v) << render(v.error());
-    return v ? *v : volume_actor{};
   }
 
   caf::expected<bool> remove(const std::string& id) {

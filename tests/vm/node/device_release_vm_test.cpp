@@ -11,6 +11,7 @@
 #include "actors/node/disk_actor.hpp"
 #include "actors/node/lvm_runner.hpp"
 
+#include "tests/support/temp_dir.hpp"
 #include "tests/vm/node/vm_support.hpp"
 #include <caf/all.hpp>
 
@@ -37,37 +38,15 @@ constexpr uint64_t mib = 1ull << 20;
 constexpr uint64_t device_bytes = 64 * mib;
 
 using test::ask;
+using test::first_nonzero;
 using test::run_ok;
+using test::write_pattern;
 
-/// A loop device over a sparse file in a fresh temporary directory.
-struct loop_device {
-  std::string dir;
-  std::string image;
-  std::string path;
-  std::string name; ///< "loopN"
-
-  loop_device() {
-    std::string tmpl = (fs::temp_directory_path() / "olocal-release-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) {
-      ADD_FAILURE() << "mkdtemp " << tmpl << ": " << std::strerror(errno);
-      return;
-    }
-    dir = tmpl;
-    image = dir + "/disk.img";
-    std::ofstream{image};
-    fs::resize_file(image, device_bytes);
-    path = run_ok({"losetup", "-f", "--show", image});
-    while (!path.empty() && path.back() == '\n')
-      path.pop_back();
-    name = fs::path{path}.filename().string();
-  }
-
-  ~loop_device() {
-    if (!path.empty())
-      run_command({{"losetup", "-d", path}, 60s});
-    if (!dir.empty())
-      fs::remove_all(dir);
-  }
+/// A loop device of device_bytes over a sparse file in a fresh temporary
+/// directory.
+struct scratch_device {
+  test::temp_dir dir{"olocal-release"};
+  test::loop_device dev{dir.path().string(), "disk.img", device_bytes};
 };
 
 /// What discovery and the usage probe say about the device `name`.
@@ -80,54 +59,6 @@ block_device discover(const std::string& name) {
     }
   ADD_FAILURE() << name << " not found under /sys/block";
   return {};
-}
-
-/// Fills the whole device with a pattern that holds no zero byte (so that
-/// every byte a wipe misses shows), written around the page cache.
-void write_pattern(const std::string& path, uint64_t bytes) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_DIRECT | O_CLOEXEC);
-  ASSERT_GE(fd, 0) << path << ": " << std::strerror(errno);
-  void* raw = nullptr;
-  ASSERT_EQ(::posix_memalign(&raw, 4096, mib), 0);
-  std::unique_ptr<unsigned char, decltype(&std::free)> buf{static_cast<unsigned char*>(raw),
-                                                           &std::free};
-  for (uint64_t off = 0; off < bytes; off += mib) {
-    for (uint64_t i = 0; i < mib; ++i)
-      buf.get()[i] = static_cast<unsigned char>(0x80 | ((off + i) * 131 >> 3));
-    ASSERT_EQ(::pwrite(fd, buf.get(), mib, static_cast<off_t>(off)), static_cast<ssize_t>(mib))
-      << "write " << path << " at " << off << ": " << std::strerror(errno);
-  }
-  ASSERT_EQ(::fsync(fd), 0);
-  ::close(fd);
-}
-
-/// Reads the whole device around the page cache: the offset of the first
-/// non-zero byte, or -1 when every byte is zero (-2 on a read error).
-int64_t first_nonzero(const std::string& path, uint64_t bytes) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC);
-  if (fd < 0)
-    return -2;
-  void* raw = nullptr;
-  if (::posix_memalign(&raw, 4096, mib) != 0) {
-    ::close(fd);
-    return -2;
-  }
-  std::unique_ptr<unsigned char, decltype(&std::free)> buf{static_cast<unsigned char*>(raw),
-                                                           &std::free};
-  int64_t found = -1;
-  for (uint64_t off = 0; off < bytes && found == -1; off += mib) {
-    if (::pread(fd, buf.get(), mib, static_cast<off_t>(off)) != static_cast<ssize_t>(mib)) {
-      found = -2;
-      break;
-    }
-    for (uint64_t i = 0; i < mib; ++i)
-      if (buf.get()[i] != 0) {
-        found = static_cast<int64_t>(off + i);
-        break;
-      }
-  }
-  ::close(fd);
-  return found;
 }
 
 /// A disk actor with a real runner, torn down in the right order.
@@ -155,7 +86,8 @@ struct device_release_vm : ::testing::Test {
 } // namespace
 
 TEST_F(device_release_vm, release_wipes_every_byte_of_the_device) {
-  loop_device dev;
+  scratch_device scratch;
+  auto& dev = scratch.dev;
   ASSERT_FALSE(dev.path.empty());
   write_pattern(dev.path, device_bytes);
   // nodiscard: mkfs must not zero the device itself, the pattern stays
@@ -193,10 +125,11 @@ TEST_F(device_release_vm, release_wipes_every_byte_of_the_device) {
 }
 
 TEST_F(device_release_vm, release_of_a_mounted_device_is_refused_and_keeps_its_data) {
-  loop_device dev;
+  scratch_device scratch;
+  auto& dev = scratch.dev;
   ASSERT_FALSE(dev.path.empty());
   run_ok({"mkfs.ext4", "-q", "-F", dev.path});
-  auto mnt = dev.dir + "/mnt";
+  auto mnt = scratch.dir.path().string() + "/mnt";
   fs::create_directory(mnt);
   ASSERT_EQ(::mount(dev.path.c_str(), mnt.c_str(), "ext4", 0, nullptr), 0) << std::strerror(errno);
   const std::string content = "precious data\n";

@@ -20,22 +20,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct loop_device {
-  std::string image;
-  std::string path;
-  explicit loop_device(const std::string& name) : image("/run/" + name + ".img") {
-    std::ofstream{image};
-    fs::resize_file(image, 64ull << 20);
-    auto r = run_command({{"losetup", "-f", "--show", image}, 60s});
-    if (r && r->exit_code == 0)
-      path = r->out.substr(0, r->out.find('\n'));
-  }
-  ~loop_device() {
-    run_command({{"losetup", "-d", path}, 60s});
-    fs::remove(image);
-  }
-};
-
 void cleanup_vg(const std::string& vg, const std::vector<std::string>& pvs) {
   run_command({{"vgremove", "-ff", "-y", vg}, 120s, {"DM_DISABLE_UDEV=1"}});
   for (auto& pv : pvs)
@@ -47,7 +31,9 @@ void cleanup_vg(const std::string& vg, const std::vector<std::string>& pvs) {
 TEST(vg_setup_vm, takes_free_devices_and_leaves_data_alone) {
   if (!test::in_vm())
     GTEST_SKIP() << "needs device-mapper: run through tests/vm/run-in-vm.sh";
-  loop_device free_dev{"olocal-free"}, ext4_dev{"olocal-ext4"}, other_dev{"olocal-other"};
+  test::loop_device free_dev{"/run", "olocal-free.img", 64ull << 20},
+    ext4_dev{"/run", "olocal-ext4.img", 64ull << 20},
+    other_dev{"/run", "olocal-other.img", 64ull << 20};
   ASSERT_FALSE(free_dev.path.empty());
   ASSERT_EQ(run_command({{"mkfs.ext4", "-q", "-F", ext4_dev.path}, 60s})->exit_code, 0);
   ASSERT_TRUE(lvm::run_lvm(*lvm::pvcreate({other_dev.path}), 60s));

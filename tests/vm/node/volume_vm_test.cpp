@@ -24,71 +24,37 @@ using namespace olocal;
 using namespace std::chrono_literals;
 using test::ask;
 using test::loop_vg;
+using test::read_file;
 using test::run_ok;
+using test::write_file;
 namespace fs = std::filesystem;
 
 namespace {
 
 constexpr uint64_t mib = 1ull << 20;
 
-/// A node supervisor managing one loop-backed VG.
+/// A node supervisor managing one loop-backed VG. Members go in reverse:
+/// the actors stop, then everything below root is unmounted, then the VG.
 struct node_session {
   loop_vg disk;
   std::string root; ///< where stage and publish paths live
-  runtime rt{runtime_options{2}};
-  node_supervisor_actor node;
+  test::unmount_all guard;
+  test::node_harness harness;
+  runtime& rt = harness.rt;
+  node_supervisor_actor& node = harness.node;
 
-  node_session(std::string vg, uint64_t bytes) : disk(std::move(vg), bytes) {
-    root = "/run/" + disk.vg + "-mnt";
+  node_session(std::string vg, uint64_t bytes)
+    : disk(std::move(vg), bytes), root("/run/" + disk.vg + "-mnt"), guard{root} {
     fs::create_directories(root);
+    harness.setup.volume_groups = {disk.vg};
+    harness.setup.vg.rescan_interval = 0ms;
+    harness.setup.reconcile_interval = 0ms;
     start();
   }
 
-  void start() {
-    node_setup setup;
-    setup.volume_groups = {disk.vg};
-    setup.vg.rescan_interval = 0ms;
-    setup.reconcile_interval = 0ms;
-    node = spawn_node_supervisor(rt.system(), setup);
-    auto n = ask<uint64_t>(rt, node, rescan_atom::value);
-    EXPECT_TRUE(n) << render(n.error());
-  }
-
-  /// Stops the supervisor and every child (a node process going away: the
-  /// mounts stay, as they do when the real process dies).
-  void stop() {
-    caf::scoped_actor self{rt.system()};
-    self->monitor(node);
-    self->send_exit(node, caf::exit_reason::kill);
-    self->receive([](caf::down_msg&) {});
-    node = nullptr;
-  }
-
-  ~node_session() {
-    // Leave nothing mounted on the loop device before it goes.
-    for (int i = 0; i < 8; ++i) {
-      auto mounts = fs_ops::read_mounts();
-      bool any = false;
-      if (mounts)
-        for (auto it = mounts->rbegin(); it != mounts->rend(); ++it)
-          if (it->mount_point.rfind(root, 0) == 0) {
-            any = true;
-            (void) fs_ops::unmount(it->mount_point);
-          }
-      if (!any)
-        break;
-    }
-    if (node)
-      caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
-    node = nullptr;
-    rt.shutdown();
-  }
-
-  volume_actor volume(const std::string& id) {
-    auto v = ask<volume_actor>(rt, node, volume_lookup{id});
-    EXPECT_TRUE(v) << render(v.error());
-    return v ? *v : volume_actor{};
-  }
+  void start() { harness.start(); }
+  void stop() { harness.stop(); }
+  volume_actor volume(const std::string& id) { return harness.volume(id); }
 };
 
 struct volume_vm : ::testing::Test {
@@ -97,18 +63,6 @@ struct volume_vm : ::testing::Test {
       GTEST_SKIP() << "needs device-mapper: run through tests/vm/run-in-vm.sh";
   }
 };
-
-void write_file(const std::string& path, const std::string& text) {
-  std::ofstream out{path, std::ios::binary | std::ios::trunc};
-  out << text;
-  out.close();
-  ASSERT_TRUE(out.good()) << path;
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in{path, std::ios::binary};
-  return {std::istreambuf_iterator<char>{in}, {}};
-}
 
 uint64_t statvfs_total(const std::string& path) {
   struct statvfs s {};
