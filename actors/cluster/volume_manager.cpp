@@ -143,6 +143,12 @@ found_lv find_lv(const node_view& view, const std::string& name) {
   return {};
 }
 
+/// Records the CSI name on an LV whose name is its hash (see lv_name_for).
+void keep_name(create_lv_req& lv, const std::string& csi_name) {
+  if (lv.name != csi_name)
+    lv.tags.push_back(std::string{lv_tags::name} + csi_name);
+}
+
 bool is_snapshot(const lvm::lv_info& lv) {
   auto kind = lv_tags::value(lv, lv_tags::kind);
   return kind == "snapshot" || (kind.empty() && lv.is_cow_snapshot());
@@ -298,12 +304,12 @@ void deliver_page(caf::typed_response_promise<Page> rp, std::vector<Entry> all,
 
 // -- CreateVolume ---------------------------------------------------------------------
 
-void provision(manager_pointer self, provision_req req, volume_params params,
+void provision(manager_pointer self, provision_req req, std::string csi_name, volume_params params,
                caf::typed_response_promise<volume_record> rp, std::function<void()> done) {
   auto fail = failure(self, rp, done);
   with_view(
     self,
-    [self, req, params, rp, done, fail](node_view& view) mutable {
+    [self, req, csi_name, params, rp, done, fail](node_view& view) mutable {
       auto& st = self->state;
       auto extent = view.vgs.empty() ? 4ull << 20 : view.vgs.front().vg.extent_size_bytes;
       if (auto type = claimed_type(view, req.name); !type.empty())
@@ -337,6 +343,7 @@ void provision(manager_pointer self, provision_req req, volume_params params,
       create_lv_req lv;
       lv.name = req.name;
       lv.kind = "volume";
+      keep_name(lv, csi_name);
       if (!params.wipe)
         lv.tags.push_back(std::string{lv_tags::wipe} + "false");
       std::string vg;
@@ -542,12 +549,12 @@ void resize(manager_pointer self, resize_req req, caf::typed_response_promise<vo
 
 // -- snapshots ---------------------------------------------------------------------
 
-void snapshot(manager_pointer self, snapshot_req req, snapshot_params params,
+void snapshot(manager_pointer self, snapshot_req req, std::string csi_name, snapshot_params params,
               caf::typed_response_promise<snapshot_record> rp, std::function<void()> done) {
   auto fail = failure(self, rp, done);
   with_view(
     self,
-    [self, req, params, rp, done, fail](node_view& view) mutable {
+    [self, req, csi_name, params, rp, done, fail](node_view& view) mutable {
       auto& st = self->state;
       if (auto existing = find_lv(view, req.name)) {
         if (!is_snapshot(*existing.lv) || source_of(*existing.lv) != req.source_volume)
@@ -570,6 +577,7 @@ void snapshot(manager_pointer self, snapshot_req req, snapshot_params params,
       create_lv_req lv;
       lv.name = req.name;
       lv.kind = "snapshot";
+      keep_name(lv, csi_name);
       lv.origin = req.source_volume;
       if (src.lv->is_thin_volume()) {
         lv.layout = "thin-snapshot";
@@ -658,12 +666,15 @@ volume_manager_actor::behavior_type manager_impl(manager_pointer self, manager_s
                           "accessibility_requirements exclude this node (" +
                             self->state.setup.node_name + ")");
       auto p = *params;
+      auto csi_name = req.name;
+      req.name = lv_name_for(csi_name);
       return for_name<volume_record>(
-        self, req.name, [self, req, p, claimed](auto rp, std::function<void()> done) mutable {
+        self, req.name,
+        [self, req, csi_name, p, claimed](auto rp, std::function<void()> done) mutable {
           if (claimed)
             provision_claim(self, req, p, rp, std::move(done));
           else
-            provision(self, req, p, rp, std::move(done));
+            provision(self, req, csi_name, p, rp, std::move(done));
         });
     },
     [self](unprovision_req& req) -> caf::result<bool> {
@@ -690,10 +701,12 @@ volume_manager_actor::behavior_type manager_impl(manager_pointer self, manager_s
       if (!params)
         return params.error();
       auto p = *params;
-      return for_name<snapshot_record>(self, req.name,
-                                       [self, req, p](auto rp, std::function<void()> done) mutable {
-                                         snapshot(self, req, p, rp, std::move(done));
-                                       });
+      auto csi_name = req.name;
+      req.name = lv_name_for(csi_name);
+      return for_name<snapshot_record>(
+        self, req.name, [self, req, csi_name, p](auto rp, std::function<void()> done) mutable {
+          snapshot(self, req, csi_name, p, rp, std::move(done));
+        });
     },
     [self](delete_snapshot_req& req) -> caf::result<bool> {
       if (req.id.empty())

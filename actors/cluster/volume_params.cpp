@@ -2,6 +2,9 @@
 
 #include "actors/core/errc.hpp"
 
+#include <openssl/sha.h>
+
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <limits>
@@ -253,6 +256,22 @@ caf::expected<ephemeral_params> parse_ephemeral_params(const param_map& attribut
     return bad(param_keys::size, "0", "a size above 0");
   e.size_bytes = *size;
   return e;
+}
+
+std::string lv_name_for(std::string_view csi_name) {
+  auto dm_bytes =
+    csi_name.size() + static_cast<size_t>(std::count(csi_name.begin(), csi_name.end(), '-'));
+  if (dm_bytes <= max_plain_lv_name)
+    return std::string{csi_name};
+  std::array<unsigned char, SHA256_DIGEST_LENGTH> digest{};
+  SHA256(reinterpret_cast<const unsigned char*>(csi_name.data()), csi_name.size(), digest.data());
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out = "olocal-";
+  for (size_t i = 0; i < 16; ++i) {
+    out += hex[digest[i] >> 4];
+    out += hex[digest[i] & 0xf];
+  }
+  return out;
 }
 
 } // namespace olocal

@@ -99,4 +99,18 @@ struct ephemeral_params {
 
 caf::expected<ephemeral_params> parse_ephemeral_params(const param_map& attributes);
 
+/// The longest LV name used as given. Device-mapper names the LV
+/// "<vg>-<lv>" with every '-' doubled, plus suffixes up to 6 bytes ("-tpool",
+/// "_tdata"), in 127 bytes: a 64-byte budget for the LV leaves room for VG
+/// names up to about 55 bytes.
+inline constexpr size_t max_plain_lv_name = 64;
+
+/// The LV name for a CSI volume or snapshot name (which may be 128 bytes).
+/// A name whose device-mapper form (dashes doubled) fits max_plain_lv_name is
+/// its own LV name, as open-local does ("local-<uuid>"); a longer one maps to
+/// "olocal-" and 32 hex digits of its SHA-256. The mapping is deterministic,
+/// so a retried CreateVolume finds the LV it made; the LV name is the id we
+/// return, and the full name is kept in the LV's "olocal/name=" tag.
+std::string lv_name_for(std::string_view csi_name);
+
 } // namespace olocal

@@ -24,6 +24,8 @@ inline constexpr std::string_view expand_at = "olocal/expand-at=";
 inline constexpr std::string_view copying = "olocal/state=copying";
 /// "olocal/wipe=false": the StorageClass turned secure release off.
 inline constexpr std::string_view wipe = "olocal/wipe=";
+/// The CSI name when it differs from the LV name (see lv_name_for).
+inline constexpr std::string_view name = "olocal/name=";
 
 /// The value of the tag with `key` (one of the prefixes above), "" if absent.
 std::string value(const lvm::lv_info& lv, std::string_view key);

@@ -229,16 +229,10 @@ TEST_F(CreateVolume, SameNameWithAnotherSizeAlreadyExists) {
   EXPECT_EQ(lv->size_bytes, 16 * mib) << "the existing volume must stay as it is";
 }
 
-// BUG (driver): csi-sanity's "should not fail when creating volume with
-// maximum-length name" sends a 128-byte name, which CSI allows and the CSI
-// layer accepts (translate.cpp check_id: max_id_bytes = 128). The name
-// becomes the LV name unchanged, and the LVM layer refuses it: the answer is
-// INVALID_ARGUMENT 'lv name "cf..xxx...": longer than 127 characters'
-// (and "<vg>-<lv>" must also fit device-mapper's 127-byte name, so the real
-// limit is lower still and depends on the VG name). Volume ids longer than
-// what LVM takes need a mapping to LV names (e.g. a prefix plus a hash).
-// CreateSnapshot has the same limit (see CreateSnapshot.DISABLED_AcceptsAMaximumLengthName).
-TEST_F(CreateVolume, DISABLED_AcceptsAMaximumLengthName) {
+// csi-sanity's "should not fail when creating volume with maximum-length
+// name": 128 bytes is more than LVM takes for an LV name, so the volume id is
+// the name's hashed LV name (lv_name_for).
+TEST_F(CreateVolume, AcceptsAMaximumLengthName) {
   auto name = unique("maxlen");
   name += std::string(128 - name.size(), 'x');
   ASSERT_EQ(name.size(), 128u);

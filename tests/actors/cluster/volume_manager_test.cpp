@@ -222,6 +222,32 @@ TEST_F(volume_manager_test, delete_is_idempotent_and_keeps_the_wipe_policy) {
   EXPECT_TRUE(lvm->lvs.empty());
 }
 
+TEST_F(volume_manager_test, long_names_map_to_hashed_lv_names_that_keep_the_name) {
+  auto name = "pvc-" + std::string(124, 'x'); // CSI's 128-byte maximum
+  auto v = provision(name, 64 * mib);
+  ASSERT_TRUE(v) << render(v.error());
+  EXPECT_EQ(v->id, lv_name_for(name)) << "the id is the LV name";
+  ASSERT_TRUE(lvm->lvs.count(v->id));
+  auto& tags = lvm->lvs[v->id].tags;
+  EXPECT_NE(std::find(tags.begin(), tags.end(), "olocal/name=" + name), tags.end());
+  auto again = provision(name, 64 * mib);
+  ASSERT_TRUE(again) << render(again.error());
+  EXPECT_EQ(again->id, v->id);
+  EXPECT_EQ(creates(), 1u) << "a retry finds the LV it made";
+
+  auto snap_name = "snap-" + std::string(123, 'y');
+  auto s = request<snapshot_record>(manager, snapshot_req{snap_name, v->id, {}});
+  ASSERT_TRUE(s) << render(s.error());
+  EXPECT_EQ(s->id, lv_name_for(snap_name));
+  EXPECT_EQ(s->source_volume, v->id);
+  auto s_again = request<snapshot_record>(manager, snapshot_req{snap_name, v->id, {}});
+  ASSERT_TRUE(s_again) << render(s_again.error());
+  EXPECT_EQ(s_again->id, s->id);
+  EXPECT_TRUE(request<bool>(manager, delete_snapshot_req{s->id}));
+  EXPECT_TRUE(request<bool>(manager, unprovision_req{v->id}));
+  EXPECT_FALSE(lvm->lvs.count(v->id));
+}
+
 TEST_F(volume_manager_test, snapshots_are_created_listed_paged_and_deleted) {
   ASSERT_TRUE(provision("pvc-a", 64 * mib));
   ASSERT_TRUE(provision("pvc-b", 64 * mib));

@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cctype>
+
 using namespace olocal;
 
 namespace {
@@ -166,4 +169,21 @@ TEST(parse_ephemeral_params, needs_a_vg_and_defaults_to_one_gib) {
   EXPECT_NE(render(missing.error()).find("vgName is required"), std::string::npos);
   EXPECT_FALSE(parse_ephemeral_params({{"vgName", "p"}, {"size", "big"}}));
   EXPECT_FALSE(parse_ephemeral_params({{"vgName", "p"}, {"volumeType", "Device"}}));
+}
+
+TEST(lv_name_for, keeps_short_names_and_hashes_long_ones) {
+  EXPECT_EQ(lv_name_for("local-0b1f2c3d-1111-2222-3333-444455556666"),
+            "local-0b1f2c3d-1111-2222-3333-444455556666")
+    << "open-local's PV names stay LV names";
+  EXPECT_EQ(lv_name_for(std::string(64, 'a')), std::string(64, 'a'));
+  auto dashes = std::string(33, '-') + std::string(31, 'a'); // 64 bytes, 97 in device-mapper
+  auto hashed = lv_name_for(dashes);
+  EXPECT_NE(hashed, dashes) << "doubled dashes count";
+  auto long_name = std::string(128, 'z');
+  auto h = lv_name_for(long_name);
+  EXPECT_EQ(h.rfind("olocal-", 0), 0u);
+  EXPECT_EQ(h.size(), 7u + 32u);
+  EXPECT_TRUE(std::all_of(h.begin() + 7, h.end(), [](char c) { return std::isxdigit(c) != 0; }));
+  EXPECT_EQ(lv_name_for(long_name), h) << "deterministic";
+  EXPECT_NE(lv_name_for(std::string(127, 'z') + "y"), h);
 }
