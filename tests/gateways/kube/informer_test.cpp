@@ -1,6 +1,7 @@
 #include "gateways/kube/informer.hpp"
 
 #include "gateways/kube/client.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/fake_apiserver.hpp"
 
 #include <caf/all.hpp>
@@ -16,6 +17,7 @@
 using namespace olocal;
 using namespace olocal::kube;
 using namespace std::chrono_literals;
+using olocal::test::eventually;
 
 namespace {
 
@@ -81,17 +83,6 @@ std::map<std::string, std::string> versions_of(const std::vector<json::object>& 
     out[obj.name()] = obj.resource_version();
   }
   return out;
-}
-
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds limit = 20s) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred())
-      return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return pred();
 }
 
 class informer_test : public ::testing::Test {
