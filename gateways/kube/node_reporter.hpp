@@ -1,0 +1,54 @@
+#pragma once
+
+// The node's NodeLocalStorage status: what its disks, volume groups and mount
+// points hold, written to the API server when it changed and as a heartbeat.
+//
+// The reporter compares the node supervisor's cached view (no lvm process)
+// every poll interval, so a change made by our own operations reaches the
+// status within one interval; when the block devices in sysfs change (a new
+// LV, a grown or new disk) it asks the supervisor to rescan first. It follows
+// its own NodeLocalStorage through an informer (spec and annotations) and
+// creates it when missing.
+
+#include "actors/core/interfaces.hpp"
+#include "actors/node/vg_actor.hpp"
+#include "gateways/kube/nls.hpp"
+
+#include <caf/fwd.hpp>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace olocal::kube {
+
+class client;
+
+struct node_reporter_options {
+  std::string node_name;
+  /// How often the node's view is compared with the last status written.
+  std::chrono::milliseconds poll{2'000};
+  /// An unchanged status is written again this often (lastHeartbeatTime).
+  std::chrono::milliseconds heartbeat{60'000};
+  std::string sysfs = "/sys";
+  /// Owner tag value and legacy prefixes that make an LV ours (allocatable).
+  vg_options vg;
+};
+
+/// The facts the status is built from, as the node's actors know them.
+/// `mount_stats` fills total/available/options of a mount point path (a
+/// statvfs and the mount table on a real node).
+node_storage_facts facts_of(const node_view& view, const vg_options& ours,
+                            const std::function<void(mount_fact&)>& mount_stats = {});
+
+/// A fingerprint of /sys/block (names and sizes, partitions included):
+/// changes when an LV, a disk or a partition appears, goes or grows.
+std::string block_fingerprint(const std::string& sysfs);
+
+/// Spawns the reporter (a detached actor: its API calls block only itself).
+/// It ends with an exit message; it ends its informer with itself.
+caf::actor spawn_node_reporter(caf::actor_system& sys, std::shared_ptr<client> api,
+                               node_supervisor_actor node, node_reporter_options opts);
+
+} // namespace olocal::kube
