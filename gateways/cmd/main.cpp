@@ -30,6 +30,8 @@ mount points of each node, with capacity-aware scheduling.
 Commands:
   standalone   run the node and cluster actors in one process, without Kubernetes:
                CSI on a unix socket, metrics, health and admin endpoints
+  node         run on a Kubernetes node: the node's actors, CSI on a unix socket and
+               the node's NodeLocalStorage status
   volume       create, list, get, expand, delete, publish and unpublish volumes
                through the CSI socket (see 'open-local volume --help')
   snapshot     create, list and delete snapshots through the CSI socket
@@ -182,6 +184,35 @@ int cmd_standalone(const std::vector<std::string>& args) {
   return (*svc)->stop();
 }
 
+int cmd_node(const std::vector<std::string>& args) {
+  service_options opts;
+  opts.kube = true;
+  option_set set{"node"};
+  opts.declare(set);
+  opts.declare_kube(set);
+  if (auto err = set.parse(args))
+    return fail(err);
+  if (set.help_requested()) {
+    std::cout << set.usage(
+      "Runs the node side of open-local in a Kubernetes cluster: the node's actors (disks,\n"
+      "volume groups, volumes), CSI on a unix socket, and the NodeLocalStorage status of\n"
+      "this node, written when it changes and as a heartbeat. Connects with --kubeconfig,\n"
+      "$KUBECONFIG, the in-cluster service account or ~/.kube/config, in that order.\n"
+      "Stops gracefully on SIGTERM or SIGINT.");
+    return 0;
+  }
+  if (auto err = apply_logging(opts))
+    return fail(err);
+  auto svc = service::start(opts);
+  if (!svc)
+    return fail(svc.error());
+  log::info(
+    "node", "ready",
+    {{"version", version_string}, {"node", opts.node_name}, {"http_port", (*svc)->http_port()}});
+  wait_for_shutdown_signal();
+  return (*svc)->stop();
+}
+
 } // namespace
 } // namespace olocal
 
@@ -205,6 +236,8 @@ int main(int argc, char** argv) {
     return cmd_metrics(args);
   if (command == "standalone")
     return cmd_standalone(args);
+  if (command == "node")
+    return cmd_node(args);
   if (command == "volume")
     return run_volume_command(args);
   if (command == "snapshot")

@@ -12,10 +12,14 @@
 #include "gateways/cmd/file_pool.hpp"
 #include "gateways/cmd/version.hpp"
 #include "gateways/csi/csi_gateway.hpp"
+#include "gateways/kube/client.hpp"
+#include "gateways/kube/kube_config.hpp"
+#include "gateways/kube/node_reporter.hpp"
 #include "gateways/metrics/metrics.hpp"
 
 #include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>
+#include <caf/send.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -83,6 +87,18 @@ void service_options::declare(option_set& set) {
           "MountPoint volume (\"\" = none)");
 }
 
+void service_options::declare_kube(option_set& set) {
+  set.add("kubeconfig", kubeconfig,
+          "kubeconfig file (\"\" = $KUBECONFIG, then in-cluster, then ~/.kube/config)");
+  set.add("master", master, "the API server URL, overriding the kubeconfig's server");
+  set.add("report-interval", report_interval,
+          "how often the NodeLocalStorage status is compared with the node (no lvm process)");
+  set.add("heartbeat-interval", heartbeat_interval,
+          "how often an unchanged NodeLocalStorage status is written again");
+  set.add("kube-api-qps", kube_qps, "requests per second to the API server", 1, 10'000);
+  set.add("kube-api-burst", kube_burst, "request burst to the API server", 1, 10'000);
+}
+
 caf::error apply_logging(const service_options& opts) {
   auto lvl = log::level_from_string(opts.log_level);
   if (!lvl)
@@ -122,6 +138,39 @@ caf::error write_port_file(const std::string& path, uint16_t port) {
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0)
     return make_error(errc::io_error, "cannot rename " + tmp + " to " + path);
+  return {};
+}
+
+/// The Kubernetes side of `open-local node`: the API client from the
+/// kubeconfig (or in-cluster) and the NodeLocalStorage reporter.
+caf::error start_reporter(service::impl& p, const node_supervisor_actor& node) {
+  auto& opts = p.opts;
+  std::shared_ptr<kube::client> api;
+  try {
+    kube::resolve_options ro;
+    ro.kubeconfig = opts.kubeconfig;
+    ro.master = opts.master;
+    auto loaded = kube::resolve(ro);
+    loaded.conn.qps = static_cast<double>(opts.kube_qps);
+    loaded.conn.burst = static_cast<unsigned>(opts.kube_burst);
+    loaded.conn.user_agent = std::string{"open-local/"} + version_string;
+    log::info("service", "Kubernetes API",
+              {{"server", loaded.conn.server}, {"from", loaded.source}});
+    api = std::make_shared<kube::client>(loaded.conn);
+  } catch (const std::exception& e) {
+    return make_error(errc::config_invalid, std::string{"Kubernetes configuration: "} + e.what());
+  }
+  kube::node_reporter_options ro;
+  ro.node_name = opts.node_name;
+  ro.poll = opts.report_interval;
+  ro.heartbeat = opts.heartbeat_interval;
+  ro.sysfs = opts.sysfs;
+  ro.vg.rescan_interval = opts.rescan_interval;
+  auto reporter = kube::spawn_node_reporter(p.rt->system(), api, node, ro);
+  if (auto id = p.rt->adopt(reporter, "node-reporter", "kube"); !id) {
+    caf::anon_send_exit(reporter, caf::exit_reason::user_shutdown);
+    return std::move(id.error());
+  }
   return {};
 }
 
@@ -200,6 +249,11 @@ caf::expected<std::unique_ptr<service>> service::start(const service_options& op
     auto node = spawn_node_supervisor(p->rt->system(), std::move(setup));
     if (auto id = p->rt->adopt(caf::actor_cast<caf::actor>(node), "node", "node"); !id)
       return std::move(id.error());
+    if (opts.kube)
+      if (auto err = start_reporter(*p, node)) {
+        p->rt->shutdown();
+        return err;
+      }
     auto manager = spawn_volume_manager(p->rt->system(), manager_setup{opts.node_name, node});
     if (auto id = p->rt->adopt(caf::actor_cast<caf::actor>(manager), "volume-manager", "cluster");
         !id)

@@ -46,8 +46,19 @@ struct service_options {
   /// offered (open-local's --path.mount); "" = none.
   std::string mount_path;
 
+  // `open-local node`: report this node to the Kubernetes API.
+  bool kube = false;
+  std::string kubeconfig; ///< --kubeconfig ("" = KUBECONFIG, in-cluster, ~/.kube/config)
+  std::string master;     ///< --master: the API server URL, overriding the kubeconfig's
+  std::chrono::milliseconds report_interval{2'000};     ///< NodeLocalStorage status check
+  std::chrono::milliseconds heartbeat_interval{60'000}; ///< unchanged status re-written
+  uint64_t kube_qps = 20;
+  uint64_t kube_burst = 40;
+
   /// Declares the options above in `set` (one place for all sub-commands).
   void declare(option_set& set);
+  /// Declares the Kubernetes options (the node command).
+  void declare_kube(option_set& set);
 };
 
 /// Applies --log-level and --log-format. Errors name the bad value.

@@ -2,6 +2,7 @@
 
 #include "actors/backends/filesystem.hpp"
 #include "actors/core/errc.hpp"
+#include "actors/core/inspect.hpp"
 #include "actors/core/log.hpp"
 #include "gateways/kube/client.hpp"
 #include "gateways/kube/events.hpp"
@@ -9,6 +10,8 @@
 #include "gateways/kube/writer.hpp"
 
 #include <caf/all.hpp>
+
+#include <boost/json/serialize.hpp>
 
 #include <algorithm>
 #include <filesystem>
@@ -128,6 +131,7 @@ struct reporter_state {
   std::set<std::string> warned; ///< warnings already raised as Events
   bool busy = false;            ///< a report is under way
   uint64_t writes = 0, heartbeats = 0, unchanged = 0, failures = 0;
+  std::string last_error;
 };
 
 using reporter_pointer = caf::stateful_actor<reporter_state>*;
@@ -207,6 +211,7 @@ void report(reporter_pointer self, const node_view& view) {
     true);
   if (!updated) {
     ++st.failures;
+    st.last_error = render(updated.error());
     log::warn("kube-node-reporter", "cannot write the NodeLocalStorage status",
               {{"node", st.opts.node_name}, {"error", render(updated.error())}});
     if (code_of(updated.error()) == errc::not_found)
@@ -276,6 +281,17 @@ caf::actor spawn_node_reporter(caf::actor_system& sys, std::shared_ptr<client> a
         [self](tick_atom) {
           poll(self);
           self->delayed_send(self, self->state.opts.poll, tick_atom::value);
+        },
+        [self](inspect_atom) {
+          auto& st = self->state;
+          auto summary = std::to_string(st.writes) + " status writes, " +
+                         std::to_string(st.heartbeats) + " heartbeats, " +
+                         std::to_string(st.failures) + " failures";
+          json::object state{
+            {"node", st.opts.node_name}, {"nodeLocalStorageKnown", st.nls.has_value()},
+            {"writes", st.writes},       {"heartbeats", st.heartbeats},
+            {"unchanged", st.unchanged}, {"failures", st.failures}};
+          return make_report(self, summary, st.last_error, json::serialize(state));
         },
         [self](const watch_event& ev) {
           auto& st = self->state;

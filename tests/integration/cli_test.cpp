@@ -2,6 +2,9 @@
 // flags, and a graceful stop on SIGTERM and SIGINT with exit code 0.
 
 #include "actors/backends/process.hpp"
+#include "gateways/kube/resources.hpp"
+#include "tests/support/eventually.hpp"
+#include "tests/support/fake_apiserver.hpp"
 #include "tests/support/http_client.hpp"
 
 #include <gtest/gtest.h>
@@ -47,11 +50,11 @@ struct running_process {
   fs::path dir;
   uint16_t port = 0;
 
-  explicit running_process(std::vector<std::string> extra) {
+  explicit running_process(std::vector<std::string> extra, std::string command = "standalone") {
     dir = fs::temp_directory_path() / ("olocal-cli-" + std::to_string(::getpid()) + "-" +
                                        std::to_string(reinterpret_cast<uintptr_t>(this)));
     fs::create_directories(dir / "sys" / "block" / "sdq");
-    std::vector<std::string> args = {binary(),         "standalone",
+    std::vector<std::string> args = {binary(),         command,
                                      "--http-port",    "0",
                                      "--port-file",    (dir / "port").string(),
                                      "--sysfs",        (dir / "sys").string(),
@@ -216,4 +219,38 @@ TEST(cli, the_client_speaks_csi_to_a_running_standalone) {
   ASSERT_EQ(::kill(proc.pid, SIGTERM), 0);
   EXPECT_EQ(proc.wait_exit(30s), 0) << proc.log();
   EXPECT_FALSE(fs::exists(proc.dir / "csi.sock")) << "the socket is removed at stop";
+}
+
+TEST(cli, node_reports_its_node_local_storage_to_the_api_server) {
+  test::fake_apiserver api;
+  auto dir = fs::temp_directory_path() / ("olocal-kubeconfig-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::ofstream{dir / "config"} << "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n"
+                                   "  cluster:\n    server: "
+                                << api.base_url()
+                                << "\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n"
+                                   "current-context: fake\n";
+  running_process proc{{"--kubeconfig", (dir / "config").string(), "--report-interval", "100ms"},
+                       "node"};
+  ASSERT_TRUE(proc.wait_ready()) << proc.log();
+  ASSERT_TRUE(test::eventually([&] {
+    auto nls = api.get("nodelocalstorages", "", "cli-node");
+    return nls && nls->contains("status");
+  }))
+    << proc.log();
+  kube::object nls{*api.get("nodelocalstorages", "", "cli-node")};
+  EXPECT_EQ(nls.string_at("spec.nodeName"), "cli-node");
+  EXPECT_EQ(nls.string_at("status.nodeStorageInfo.phase"), "Running");
+  auto actors = test::http_get(proc.port, "/admin/actors");
+  EXPECT_NE(actors.body.find("node-reporter"), std::string::npos) << actors.body;
+  ASSERT_EQ(::kill(proc.pid, SIGTERM), 0);
+  EXPECT_EQ(proc.wait_exit(30s), 0) << proc.log();
+  fs::remove_all(dir);
+}
+
+TEST(cli, node_without_a_reachable_configuration_names_the_problem) {
+  auto r = run(
+    {"node", "--kubeconfig", "/nonexistent/kubeconfig", "--csi-endpoint", "", "--http-port", "0"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("/nonexistent/kubeconfig"), std::string::npos) << r.err;
 }
