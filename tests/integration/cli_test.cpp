@@ -251,6 +251,6 @@ TEST(cli, node_reports_its_node_local_storage_to_the_api_server) {
 TEST(cli, node_without_a_reachable_configuration_names_the_problem) {
   auto r = run(
     {"node", "--kubeconfig", "/nonexistent/kubeconfig", "--csi-endpoint", "", "--http-port", "0"});
-  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.exit_code, 2) << "a configuration error";
   EXPECT_NE(r.err.find("/nonexistent/kubeconfig"), std::string::npos) << r.err;
 }
