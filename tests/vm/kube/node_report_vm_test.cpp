@@ -1,0 +1,104 @@
+// The NodeLocalStorage reporter on a real node: real LVM, the real node
+// supervisor and sysfs, and the fake API server (there is no real one here).
+
+#include "gateways/kube/client.hpp"
+#include "gateways/kube/node_reporter.hpp"
+#include "gateways/kube/resources.hpp"
+#include "tests/support/eventually.hpp"
+#include "tests/support/fake_apiserver.hpp"
+#include "tests/vm/node/vm_support.hpp"
+
+#include <gtest/gtest.h>
+
+using namespace olocal;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr uint64_t mib = 1ull << 20;
+
+struct reported_vg {
+  int64_t total = -1, available = -1, allocatable = -1;
+};
+
+reported_vg reported(test::fake_apiserver& api, const std::string& vg) {
+  auto doc = api.get("nodelocalstorages", "", "vm-node");
+  if (!doc)
+    return {};
+  kube::object nls{*doc};
+  auto* vgs = nls.at_path("status.nodeStorageInfo.volumeGroups");
+  if (vgs == nullptr || !vgs->is_array())
+    return {};
+  for (auto& v : vgs->get_array()) {
+    auto& o = v.get_object();
+    if (o.at("name").as_string() == vg)
+      return {o.at("total").to_number<int64_t>(), o.at("available").to_number<int64_t>(),
+              o.at("allocatable").to_number<int64_t>()};
+  }
+  return {};
+}
+
+size_t status_writes(test::fake_apiserver& api) {
+  size_t n = 0;
+  for (auto& r : api.request_log())
+    if (r.method == "PUT" && r.target.find("/status") != std::string::npos)
+      ++n;
+  return n;
+}
+
+} // namespace
+
+TEST(node_report_vm, capacity_changes_reach_the_status_within_ten_seconds) {
+  if (!test::in_vm())
+    GTEST_SKIP() << "needs device-mapper (run inside tests/vm/run-in-vm.sh)";
+  test::loop_vg disk{"olreport", 256 * mib};
+  test::fake_apiserver api;
+  test::node_harness h;
+  h.setup.volume_groups = {disk.vg};
+  h.setup.reconcile_interval = 0ms; // the default 60 s rescan stays: changes must not wait for it
+  h.start();
+
+  kube::connection c;
+  c.server = api.base_url();
+  auto client = std::make_shared<kube::client>(c);
+  kube::node_reporter_options ro;
+  ro.node_name = "vm-node";
+  ro.heartbeat = 1h;
+  auto reporter = kube::spawn_node_reporter(h.rt.system(), client, h.node, ro);
+
+  ASSERT_TRUE(test::eventually([&] { return reported(api, disk.vg).total > 0; }, 30s));
+  auto before = reported(api, disk.vg);
+  EXPECT_EQ(before.allocatable, before.total) << "nothing foreign in the group yet";
+
+  // Someone else's LV, made by hand: only sysfs changes; the group's own
+  // rescan is a minute away.
+  test::run_ok({"lvcreate", "-q", "-y", "-L", "32m", "-n", "foreign", disk.vg});
+  EXPECT_TRUE(test::eventually(
+    [&] { return reported(api, disk.vg).allocatable == before.total - int64_t(32 * mib); }, 10s))
+    << "a new LV shows in the reported allocatable within 10 s";
+
+  // One of ours, through the node's actors: available drops, allocatable
+  // (open-local's meaning: what our volumes may use) does not.
+  create_volume_req req;
+  req.vg = disk.vg;
+  req.lv.name = "local-report-1";
+  req.lv.size_bytes = 64 * mib;
+  auto made = test::ask<volume_state>(h.rt, h.node, req);
+  ASSERT_TRUE(made) << render(made.error());
+  EXPECT_TRUE(test::eventually(
+    [&] {
+      auto now = reported(api, disk.vg);
+      return now.available == before.available - int64_t(96 * mib) &&
+             now.allocatable == before.total - int64_t(32 * mib);
+    },
+    10s));
+
+  // Nothing changes: nothing is written (the heartbeat is an hour away).
+  auto writes = status_writes(api);
+  std::this_thread::sleep_for(6s); // three report intervals
+  EXPECT_EQ(status_writes(api), writes) << "an unchanged node writes nothing";
+
+  caf::anon_send_exit(reporter, caf::exit_reason::user_shutdown);
+  test::ask<bool>(h.rt, h.node, delete_volume_req{"local-report-1"});
+  test::run_ok({"lvremove", "-q", "-y", disk.vg + "/foreign"});
+}
