@@ -326,4 +326,44 @@ caf::actor spawn_leader_elector(caf::actor_system& sys, std::shared_ptr<client> 
   return sys.spawn<caf::detached>(elector_impl, std::move(api), std::move(opts), std::move(notify));
 }
 
+caf::actor spawn_while_leading(caf::actor_system& sys, std::shared_ptr<client> api,
+                               std::optional<leader_options> opts,
+                               std::function<caf::actor(caf::actor_system&)> start_work) {
+  if (opts)
+    if (auto err = check_leader_options(*opts))
+      throw std::invalid_argument(message_of(err));
+  struct handles {
+    caf::actor work;
+    caf::actor elector;
+  };
+  return sys.spawn(
+    [api = std::move(api), opts = std::move(opts),
+     start_work = std::move(start_work)](caf::event_based_actor* self) mutable -> caf::behavior {
+      // Shared with the exit hook, which runs after the behavior is gone.
+      auto h = std::make_shared<handles>();
+      self->attach_functor([h] {
+        for (auto* a : {&h->work, &h->elector})
+          if (*a)
+            caf::anon_send_exit(*a, caf::exit_reason::user_shutdown);
+      });
+      if (opts)
+        h->elector = spawn_leader_elector(self->system(), api, *opts, self);
+      else
+        h->work = start_work(self->system());
+      return {
+        [self, h, start_work](leader_changed& change) {
+          if (change.leading && !h->work) {
+            log::info("kube-leader-gate", "leading: starting the work");
+            h->work = start_work(self->system());
+          } else if (!change.leading && h->work) {
+            log::info("kube-leader-gate", "not leading: stopping the work",
+                      {{"holder", change.holder}});
+            caf::anon_send_exit(h->work, caf::exit_reason::user_shutdown);
+            h->work = nullptr;
+          }
+        },
+      };
+    });
+}
+
 } // namespace olocal::kube

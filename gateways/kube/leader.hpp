@@ -20,7 +20,9 @@
 #include <caf/meta/type_name.hpp>
 
 #include <chrono>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace olocal::kube {
@@ -62,5 +64,13 @@ caf::error check_leader_options(const leader_options& opts);
 /// Throws std::invalid_argument with check_leader_options' message for bad options.
 caf::actor spawn_leader_elector(caf::actor_system& sys, std::shared_ptr<client> api,
                                 leader_options opts, caf::actor notify);
+
+/// Runs `start_work` while this candidate leads and ends the actor it returned
+/// (an exit message) when leadership is lost: a gate around work that must
+/// have one runner in the cluster. Without `opts` (election off) the work
+/// starts at once. The gate ends its elector and its work with itself.
+caf::actor spawn_while_leading(caf::actor_system& sys, std::shared_ptr<client> api,
+                               std::optional<leader_options> opts,
+                               std::function<caf::actor(caf::actor_system&)> start_work);
 
 } // namespace olocal::kube
