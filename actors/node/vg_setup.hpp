@@ -41,4 +41,26 @@ caf::expected<std::vector<std::vector<std::string>>> plan_create_vg(const create
 caf::expected<std::vector<std::string>> create_volume_group(const create_vg_req& req,
                                                             const std::string& sysfs = "/sys");
 
+/// Reads what plan_create_vg and plan_extend_vg decide from: the block devices
+/// under `sysfs` with their usage (mountinfo, signatures) and `pvs`.
+/// Blocking: call from a backend.
+caf::expected<vg_setup_facts> read_vg_setup_facts(const std::string& sysfs = "/sys");
+
+/// The commands that grow the existing volume group `req.name` so that it
+/// holds every device of `req.devices`, in order (pvcreate for devices that
+/// are no PV yet, then vgextend); empty when every listed device already is
+/// one of its PVs. PVs of the group that are not listed stay: a group is never
+/// shrunk. Each new device passes the same checks as in plan_create_vg (free,
+/// no signature unless force, never mounted, held, read-only or partitioned,
+/// never a PV of another group). Refusals: not_found (the group does not
+/// exist, unknown device), device_busy, already_exists (a PV of another
+/// group), invalid_argument (bad name, no devices, duplicates).
+caf::expected<std::vector<std::vector<std::string>>> plan_extend_vg(const create_vg_req& req,
+                                                                    const vg_setup_facts& facts);
+
+/// Reads the facts, plans with plan_extend_vg and runs the commands; answers
+/// the commands that ran (empty when nothing was to do). Blocking.
+caf::expected<std::vector<std::string>> extend_volume_group(const create_vg_req& req,
+                                                            const std::string& sysfs = "/sys");
+
 } // namespace olocal
