@@ -539,6 +539,18 @@ typename Inspector::result_type inspect(Inspector& f, volume_lookup& x) {
   return f(caf::meta::type_name("volume_lookup"), x.id);
 }
 
+/// Manage these volume groups too (one VG actor each, its volumes rebuilt
+/// from its LVs). Groups already managed stay; none is ever dropped (its
+/// volumes would lose their actors). Answers how many groups are managed.
+struct manage_vgs_req {
+  std::vector<std::string> names;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, manage_vgs_req& x) {
+  return f(caf::meta::type_name("manage_vgs_req"), x.names);
+}
+
 // -- Device and MountPoint volumes (claims) ---------------------------------------
 
 /// Claim a whole free block device (kind "Device") or a pre-mounted directory

@@ -1,5 +1,6 @@
 #include "actors/node/node_supervisor.hpp"
 
+#include "actors/backends/lvm.hpp"
 #include "actors/core/errc.hpp"
 #include "actors/core/inspect.hpp"
 #include "actors/core/json.hpp"
@@ -1048,6 +1049,32 @@ node_supervisor_actor::behavior_type supervisor_impl(sup_pointer self, node_setu
     [self](delete_volume_req& req) -> caf::result<bool> {
       auto rp = self->make_response_promise<bool>();
       when_ready(self, [self, req, rp]() mutable { delete_volume(self, std::move(req), rp); });
+      return rp;
+    },
+    [self](manage_vgs_req& req) -> caf::result<uint64_t> {
+      auto rp = self->make_response_promise<uint64_t>();
+      when_ready(self, [self, req, rp]() mutable {
+        auto& st = self->state;
+        bool added = false;
+        for (auto& name : req.names) {
+          if (st.vgs.count(name) != 0)
+            continue;
+          if (auto err = lvm::validate_vg_name(name, "vg name")) {
+            rp.deliver(std::move(err));
+            return;
+          }
+          log::info("node", "managing volume group", {{"vg", name}});
+          spawn_vg(self, name);
+          added = true;
+        }
+        if (!added) {
+          rp.deliver(uint64_t{st.vgs.size()});
+          return;
+        }
+        // The new groups' volumes get their actors from the first scan.
+        rescan_then(self,
+                    [self, rp](uint64_t) mutable { rp.deliver(uint64_t{self->state.vgs.size()}); });
+      });
       return rp;
     },
     [self](volume_lookup& req) -> caf::result<volume_actor> {

@@ -67,14 +67,14 @@ struct node_supervisor_test : test::actor_fixture {
 
   /// With `running`, the supervisor behaves as in a node process (a scan and
   /// reconcile at start, then a reconcile timer); otherwise the test drives it.
-  void start(bool running = false) {
+  void start(bool running = false, std::vector<std::string> groups = {"vg0"}) {
     node_setup setup;
     block_device d;
     d.name = "vdb";
     d.path = "/dev/vdb";
     d.kind = "disk";
     setup.devices = {d};
-    setup.volume_groups = {"vg0"};
+    setup.volume_groups = std::move(groups);
     setup.vg.rescan_interval = 0ms;
     setup.vg.watch_interval = 0ms;
     setup.reconcile_interval = running ? 10s : 0ms;
@@ -147,6 +147,24 @@ TEST_F(node_supervisor_test, rebuilds_one_actor_per_volume_from_lvm_tags_and_mou
   EXPECT_EQ(v.devices.size(), 1u);
   ASSERT_EQ(v.vgs.size(), 1u);
   EXPECT_EQ(v.vgs[0].vg.name, "vg0");
+}
+
+TEST_F(node_supervisor_test, groups_added_later_get_their_actors_and_volumes) {
+  existing("local-a", "volume", 1);
+  start(false, {});
+  EXPECT_TRUE(view().vgs.empty());
+  EXPECT_TRUE(volume_ids().empty());
+  auto n = request<uint64_t>(node, manage_vgs_req{{"vg0"}});
+  ASSERT_TRUE(n) << render(n.error());
+  EXPECT_EQ(*n, 1u);
+  ASSERT_EQ(view().vgs.size(), 1u);
+  EXPECT_EQ(volume_ids(), std::vector<std::string>{"local-a"}) << "rebuilt from the group's LVs";
+  auto again = request<uint64_t>(node, manage_vgs_req{{"vg0"}});
+  ASSERT_TRUE(again);
+  EXPECT_EQ(*again, 1u) << "idempotent";
+  auto bad = request<uint64_t>(node, manage_vgs_req{{"-bad"}});
+  ASSERT_FALSE(bad);
+  expect_code(bad.error(), errc::invalid_argument);
 }
 
 TEST_F(node_supervisor_test, create_spawns_a_volume_actor_and_is_idempotent) {

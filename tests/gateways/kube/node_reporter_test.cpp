@@ -73,6 +73,7 @@ struct stub_node {
   node_view view = sample_view();
   std::atomic<uint64_t> gets{0};
   std::atomic<uint64_t> rescans{0};
+  std::vector<std::string> managed; ///< the last manage_vgs_req
 
   void set(node_view v) {
     std::lock_guard<std::mutex> lock{mu};
@@ -88,6 +89,11 @@ node_supervisor_actor spawn_stub(caf::actor_system& sys, std::shared_ptr<stub_no
       [unused](claim_req&) -> caf::result<volume_state> { return unused(); },
       [unused](delete_volume_req&) -> caf::result<bool> { return unused(); },
       [unused](volume_lookup&) -> caf::result<volume_actor> { return unused(); },
+      [stub](manage_vgs_req& req) {
+        std::lock_guard<std::mutex> lock{stub->mu};
+        stub->managed = req.names;
+        return uint64_t{req.names.size()};
+      },
       [stub](get_atom) {
         ++stub->gets;
         std::lock_guard<std::mutex> lock{stub->mu};
