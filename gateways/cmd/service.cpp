@@ -25,6 +25,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <thread>
@@ -95,6 +96,10 @@ void service_options::declare_kube(option_set& set) {
           "how often the NodeLocalStorage status is compared with the node (no lvm process)");
   set.add("heartbeat-interval", heartbeat_interval,
           "how often an unchanged NodeLocalStorage status is written again");
+  set.add("force-init", force_init,
+          "let spec.resourceToBeInited take devices that hold content (a stale LVM label, a "
+          "partition table), never a filesystem or a device in use (also: environment "
+          "Force_Create_VG=true, open-local's switch)");
   set.add("kube-api-qps", kube_qps, "requests per second to the API server", 1, 10'000);
   set.add("kube-api-burst", kube_burst, "request burst to the API server", 1, 10'000);
 }
@@ -166,6 +171,11 @@ caf::error start_reporter(service::impl& p, const node_supervisor_actor& node) {
   ro.heartbeat = opts.heartbeat_interval;
   ro.sysfs = opts.sysfs;
   ro.vg.rescan_interval = opts.rescan_interval;
+  const char* force_env = std::getenv("Force_Create_VG");
+  ro.force_init = opts.force_init || (force_env != nullptr && std::string{force_env} == "true");
+  ro.static_vgs = opts.volume_groups;
+  if (!opts.pool_file.empty())
+    ro.static_vgs.push_back(opts.pool_vg);
   auto reporter = kube::spawn_node_reporter(p.rt->system(), api, node, ro);
   if (auto id = p.rt->adopt(reporter, "node-reporter", "kube"); !id) {
     caf::anon_send_exit(reporter, caf::exit_reason::user_shutdown);

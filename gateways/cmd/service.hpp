@@ -52,6 +52,7 @@ struct service_options {
   std::string master;     ///< --master: the API server URL, overriding the kubeconfig's
   std::chrono::milliseconds report_interval{2'000};     ///< NodeLocalStorage status check
   std::chrono::milliseconds heartbeat_interval{60'000}; ///< unchanged status re-written
+  bool force_init = false; ///< resourceToBeInited may take devices holding content
   uint64_t kube_qps = 20;
   uint64_t kube_burst = 40;
 

@@ -1,12 +1,15 @@
 #include "gateways/kube/node_reporter.hpp"
 
 #include "actors/backends/filesystem.hpp"
+#include "actors/backends/lvm.hpp"
 #include "actors/core/errc.hpp"
 #include "actors/core/inspect.hpp"
 #include "actors/core/log.hpp"
+#include "actors/node/name_filter.hpp"
 #include "gateways/kube/client.hpp"
 #include "gateways/kube/events.hpp"
 #include "gateways/kube/informer.hpp"
+#include "gateways/kube/node_init.hpp"
 #include "gateways/kube/writer.hpp"
 
 #include <caf/all.hpp>
@@ -114,6 +117,15 @@ std::string block_fingerprint(const std::string& sysfs) {
   return out;
 }
 
+std::vector<std::string> managed_vgs(const nls_spec& spec, const std::vector<std::string>& present,
+                                     const std::vector<std::string>& static_vgs) {
+  std::set<std::string> out(static_vgs.begin(), static_vgs.end());
+  if (auto filter = name_filter::make(spec.list.vgs.include, spec.list.vgs.exclude))
+    for (auto& name : filter->select(present))
+      out.insert(name);
+  return {out.begin(), out.end()};
+}
+
 namespace {
 
 struct reporter_state {
@@ -130,6 +142,10 @@ struct reporter_state {
   std::string fingerprint;
   std::set<std::string> warned; ///< warnings already raised as Events
   bool busy = false;            ///< a report is under way
+  /// The spec must be applied (first time, spec or devices changed, or a
+  /// resource failed and its retry is due).
+  bool apply_pending = true;
+  std::optional<init_backoff> backoff;
   uint64_t writes = 0, heartbeats = 0, unchanged = 0, failures = 0;
   std::string last_error;
 };
@@ -224,12 +240,96 @@ void report(reporter_pointer self, const node_view& view) {
   ++(changed ? st.writes : st.heartbeats);
 }
 
+std::vector<std::string> volume_group_names() {
+  std::vector<std::string> names;
+  auto argv = lvm::report_argv(lvm::report_kind::vgs);
+  auto out =
+    argv ? lvm::run_lvm(*argv, std::chrono::seconds{60}) : caf::expected<std::string>{argv.error()};
+  auto vgs = out ? lvm::parse_vgs(*out) : caf::expected<std::vector<lvm::vg_info>>{out.error()};
+  if (!vgs) {
+    log::warn("kube-node-reporter", "cannot list the volume groups",
+              {{"error", render(vgs.error())}});
+    return names;
+  }
+  for (auto& vg : *vgs)
+    names.push_back(vg.name);
+  return names;
+}
+
+std::string event_reason(const std::string& resource) {
+  // open-local's reason for a VG it could not create, ours for mount points.
+  return resource.rfind("vg:", 0) == 0 ? "CreateVGFailed" : "InitMountPointFailed";
+}
+
+/// Applies the spec (blocking: this is a detached actor): initialization,
+/// then the groups to manage. Leaves apply_pending set while a resource
+/// still fails, so that its retry runs when the backoff allows.
+void apply_spec(reporter_pointer self, const nls_spec& spec) {
+  auto& st = self->state;
+  auto now = std::chrono::steady_clock::now();
+  std::vector<std::string> resources;
+  for (auto& vg : spec.init.vgs)
+    resources.push_back(vg_resource(vg));
+  for (auto& mp : spec.init.mountpoints)
+    resources.push_back(mountpoint_resource(mp));
+  st.backoff->retain(resources);
+  bool failing = false;
+  bool due = std::any_of(resources.begin(), resources.end(),
+                         [&](const std::string& r) { return st.backoff->due(r, now); });
+  if (due) {
+    auto report = run_init(spec.init, st.opts.force_init, st.opts.sysfs);
+    for (auto& o : report.outcomes) {
+      if (o.ok) {
+        st.backoff->succeeded(o.resource);
+        if (o.changed) {
+          log::info("kube-node-reporter", "initialized " + o.resource, {{"what", o.reason}});
+          if (st.nls)
+            st.events->record(*st.nls, "Normal", "Initialized", o.resource + ": " + o.reason);
+        }
+        continue;
+      }
+      failing = true;
+      if (st.backoff->failed(o.resource, now, o.reason)) {
+        auto retry =
+          std::chrono::duration_cast<std::chrono::milliseconds>(st.backoff->delay(o.resource));
+        log::warn("kube-node-reporter", "cannot initialize " + o.resource,
+                  {{"reason", o.reason}, {"retry_in_ms", retry.count()}});
+        if (st.nls)
+          st.events->record(*st.nls, "Warning", event_reason(o.resource),
+                            o.resource + ": " + o.reason);
+      }
+    }
+  } else if (!resources.empty()) {
+    failing = true; // a failed resource waits for its retry
+  }
+  // Which groups exist (one lvm process; only when something changed).
+  auto present = st.opts.list_vgs ? st.opts.list_vgs() : volume_group_names();
+  auto wanted = managed_vgs(spec, present, st.opts.static_vgs);
+  if (!wanted.empty())
+    self->request(st.node, std::chrono::seconds{120}, manage_vgs_req{wanted})
+      .then([](uint64_t) {},
+            [](caf::error& err) {
+              log::warn("kube-node-reporter", "cannot manage the selected volume groups",
+                        {{"error", render(err)}});
+            });
+  st.apply_pending = failing;
+}
+
 void poll(reporter_pointer self) {
   auto& st = self->state;
   if (st.busy)
     return;
   st.busy = true;
   auto fp = block_fingerprint(st.opts.sysfs);
+  if (fp != st.fingerprint)
+    st.apply_pending = true;
+  if (st.apply_pending && st.nls) {
+    auto* doc = st.nls->at_path("spec");
+    if (auto spec = parse_nls_spec(doc != nullptr ? *doc : json::value{}))
+      apply_spec(self, *spec);
+    else
+      st.apply_pending = false; // reported as InvalidSpec with the status
+  }
   auto with_view = [self] {
     self->request(self->state.node, std::chrono::seconds{30}, get_atom::value)
       .then(
@@ -266,6 +366,7 @@ caf::actor spawn_node_reporter(caf::actor_system& sys, std::shared_ptr<client> a
       st.node = node;
       st.opts = opts;
       st.events = std::make_unique<event_recorder>(api, "open-local-agent", opts.node_name);
+      st.backoff.emplace(opts.init_retry, opts.init_retry_cap);
       informer_options io;
       io.kind = &kinds::node_local_storage;
       io.field_selector = "metadata.name=" + opts.node_name;
@@ -305,6 +406,8 @@ caf::actor spawn_node_reporter(caf::actor_system& sys, std::shared_ptr<client> a
           bool spec_changed = !st.nls || st.nls->generation() != ev.obj.generation() ||
                               st.nls->annotations() != ev.obj.annotations();
           st.nls = ev.obj;
+          if (spec_changed)
+            st.apply_pending = true;
           if (spec_changed && st.informer_synced)
             poll(self); // a new listConfig or reservation shows at once
         },

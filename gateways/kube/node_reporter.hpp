@@ -34,6 +34,18 @@ struct node_reporter_options {
   std::string sysfs = "/sys";
   /// Owner tag value and legacy prefixes that make an LV ours (allocatable).
   vg_options vg;
+  /// spec.resourceToBeInited may take devices holding content (a stale
+  /// label, a partition table), never a filesystem or a device in use
+  /// (open-local's Force_Create_VG).
+  bool force_init = false;
+  /// A failing resource is tried again after this, doubling up to the cap.
+  std::chrono::milliseconds init_retry{10'000};
+  std::chrono::milliseconds init_retry_cap{600'000};
+  /// Volume groups the node manages whatever its spec says (--vg).
+  std::vector<std::string> static_vgs;
+  /// The names of the node's volume groups (tests inject theirs); empty = a
+  /// `vgs` report (one lvm process, run only when the spec or sysfs changed).
+  std::function<std::vector<std::string>()> list_vgs;
 };
 
 /// The facts the status is built from, as the node's actors know them.
@@ -46,7 +58,16 @@ node_storage_facts facts_of(const node_view& view, const vg_options& ours,
 /// changes when an LV, a disk or a partition appears, goes or grows.
 std::string block_fingerprint(const std::string& sysfs);
 
+/// The volume groups a node manages: those of `present` that its spec's
+/// listConfig.vgs selects, plus `static_vgs`, sorted, without duplicates.
+std::vector<std::string> managed_vgs(const nls_spec& spec, const std::vector<std::string>& present,
+                                     const std::vector<std::string>& static_vgs);
+
 /// Spawns the reporter (a detached actor: its API calls block only itself).
+/// Before it reports, it applies the spec: creates what resourceToBeInited
+/// lists (node_init.hpp: safe, retried with backoff, failures raised as
+/// Warning Events on the NodeLocalStorage) and has the node manage the
+/// groups listConfig selects.
 /// It ends with an exit message; it ends its informer with itself.
 caf::actor spawn_node_reporter(caf::actor_system& sys, std::shared_ptr<client> api,
                                node_supervisor_actor node, node_reporter_options opts);

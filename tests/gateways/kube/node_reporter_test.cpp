@@ -131,6 +131,8 @@ public:
     opts.poll = 20ms;
     opts.heartbeat = heartbeat;
     opts.sysfs = "/nonexistent"; // no block devices change under the test
+    opts.list_vgs = [] { return std::vector<std::string>{"pool0", "system"}; };
+    opts.static_vgs = {"static"};
     actors.push_back(spawn_node_reporter(sys, api, node, opts));
   }
 
@@ -206,6 +208,21 @@ TEST(facts_of, counts_what_takes_extents_and_skips_what_is_not_a_disk) {
   EXPECT_DOUBLE_EQ(vg.thin_pools[0].data_percent, 12.5);
 }
 
+TEST(managed_vgs, the_spec_selects_present_groups_and_flags_add_theirs) {
+  nls_spec spec;
+  spec.list.vgs.include = {"open-local-pool-[0-9]+", "yoda-pool[0-9]+"};
+  spec.list.vgs.exclude = {"open-local-pool-9"};
+  std::vector<std::string> present = {"ubuntu-vg", "open-local-pool-0", "open-local-pool-9",
+                                      "yoda-pool1"};
+  EXPECT_EQ(managed_vgs(spec, present, {"extra"}),
+            (std::vector<std::string>{"extra", "open-local-pool-0", "yoda-pool1"}));
+  EXPECT_EQ(managed_vgs(nls_spec{}, present, {}), std::vector<std::string>{})
+    << "an empty include selects nothing";
+  spec.list.vgs.include = {"("};
+  EXPECT_EQ(managed_vgs(spec, present, {"extra"}), std::vector<std::string>{"extra"})
+    << "a bad expression selects nothing (the status raises it as an Event)";
+}
+
 TEST_F(node_reporter_test, creates_its_nls_and_reports_the_node) {
   start();
   ASSERT_TRUE(eventually([&] { return allocatable() >= 0; }));
@@ -228,6 +245,12 @@ TEST_F(node_reporter_test, a_change_reaches_the_status_and_nothing_else_is_writt
   auto* filtered = reported->at_path("status.filteredStorageInfo.volumeGroups");
   ASSERT_TRUE(filtered != nullptr && filtered->is_array());
   EXPECT_EQ(filtered->get_array().size(), 1u) << "listConfig selects pool0";
+
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard<std::mutex> lock{stub->mu};
+    return stub->managed == std::vector<std::string>{"pool0", "static"};
+  }))
+    << "the groups listConfig selects, and --vg's";
 
   // Unchanged: many polls, no write.
   auto writes = status_writes();

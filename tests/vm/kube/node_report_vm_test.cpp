@@ -1,6 +1,7 @@
 // The NodeLocalStorage reporter on a real node: real LVM, the real node
 // supervisor and sysfs, and the fake API server (there is no real one here).
 
+#include "actors/backends/signatures.hpp"
 #include "gateways/kube/client.hpp"
 #include "gateways/kube/node_reporter.hpp"
 #include "gateways/kube/resources.hpp"
@@ -9,6 +10,8 @@
 #include "tests/vm/node/vm_support.hpp"
 
 #include <gtest/gtest.h>
+
+#include <boost/json/serialize.hpp>
 
 using namespace olocal;
 using namespace std::chrono_literals;
@@ -101,4 +104,70 @@ TEST(node_report_vm, capacity_changes_reach_the_status_within_ten_seconds) {
   caf::anon_send_exit(reporter, caf::exit_reason::user_shutdown);
   test::ask<bool>(h.rt, h.node, delete_volume_req{"local-report-1"});
   test::run_ok({"lvremove", "-q", "-y", disk.vg + "/foreign"});
+}
+
+TEST(node_report_vm, the_spec_creates_its_group_and_refuses_a_device_with_a_filesystem) {
+  if (!test::in_vm())
+    GTEST_SKIP() << "needs device-mapper (run inside tests/vm/run-in-vm.sh)";
+  test::loop_device free_dev{"/run", "olocal-report-free.img", 128 * mib};
+  test::loop_device fs_dev{"/run", "olocal-report-fs.img", 64 * mib};
+  test::run_ok({"mkfs.ext4", "-q", "-F", fs_dev.path});
+  test::fake_apiserver api;
+  api.put(
+    "nodelocalstorages",
+    boost::json::object{
+      {"apiVersion", "csi.aliyun.com/v1alpha1"},
+      {"kind", "NodeLocalStorage"},
+      {"metadata", {{"name", "vm-node"}}},
+      {"spec",
+       {{"nodeName", "vm-node"},
+        {"listConfig", {{"vgs", {{"include", boost::json::array{"olinit-.*"}}}}}},
+        {"resourceToBeInited",
+         {{"vgs", boost::json::array{
+                    {{"name", "olinit-good"}, {"devices", boost::json::array{free_dev.path}}},
+                    {{"name", "olinit-bad"}, {"devices", boost::json::array{fs_dev.path}}}}}}}}}});
+  test::node_harness h;
+  h.setup.reconcile_interval = 0ms;
+  h.start();
+  kube::connection c;
+  c.server = api.base_url();
+  auto client = std::make_shared<kube::client>(c);
+  kube::node_reporter_options ro;
+  ro.node_name = "vm-node";
+  ro.heartbeat = 1h;
+  auto reporter = kube::spawn_node_reporter(h.rt.system(), client, h.node, ro);
+
+  EXPECT_TRUE(test::eventually([&] { return reported(api, "olinit-good").total > 0; }, 60s))
+    << "the group is created, managed and reported";
+  auto filtered = [&] {
+    auto doc = api.get("nodelocalstorages", "", "vm-node");
+    if (!doc)
+      return std::string{};
+    kube::object nls{*doc};
+    auto* vgs = nls.at_path("status.filteredStorageInfo.volumeGroups");
+    return vgs != nullptr ? boost::json::serialize(*vgs) : std::string{};
+  };
+
+  EXPECT_TRUE(test::eventually([&] { return filtered() == R"(["olinit-good"])"; }, 30s))
+    << filtered();
+  EXPECT_TRUE(test::eventually(
+    [&] {
+      for (auto& e : api.list("events", "default")) {
+        kube::object ev{e};
+        if (ev.string_at("reason") == "CreateVGFailed" &&
+            ev.string_at("message").find(fs_dev.path) != std::string::npos)
+          return true;
+      }
+      return false;
+    },
+    30s))
+    << "the device with a filesystem is refused with an Event";
+  EXPECT_EQ(probe_signatures(fs_dev.path).value(), std::vector<std::string>{"ext4"})
+    << "and left untouched";
+
+  caf::anon_send_exit(reporter, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(h.node, caf::exit_reason::user_shutdown);
+  h.node = nullptr;
+  run_command({{"vgremove", "-ff", "-y", "olinit-good"}, 60s, {"DM_DISABLE_UDEV=1"}});
+  run_command({{"pvremove", "-ff", "-y", free_dev.path}, 60s, {"DM_DISABLE_UDEV=1"}});
 }
