@@ -32,6 +32,8 @@ Commands:
                CSI on a unix socket, metrics, health and admin endpoints
   node         run on a Kubernetes node: the node's actors, CSI on a unix socket and
                the node's NodeLocalStorage status
+  controller   run the cluster side: every node's NodeLocalStorage spec from the
+               NodeLocalStorageInitConfig (leader-elected)
   volume       create, list, get, expand, delete, publish and unpublish volumes
                through the CSI socket (see 'open-local volume --help')
   snapshot     create, list and delete snapshots through the CSI socket
@@ -190,6 +192,7 @@ int cmd_node(const std::vector<std::string>& args) {
   option_set set{"node"};
   opts.declare(set);
   opts.declare_kube(set);
+  opts.declare_reporting(set);
   if (auto err = set.parse(args))
     return fail(err);
   if (set.help_requested()) {
@@ -209,6 +212,36 @@ int cmd_node(const std::vector<std::string>& args) {
   log::info(
     "node", "ready",
     {{"version", version_string}, {"node", opts.node_name}, {"http_port", (*svc)->http_port()}});
+  wait_for_shutdown_signal();
+  return (*svc)->stop();
+}
+
+int cmd_controller(const std::vector<std::string>& args) {
+  service_options opts;
+  opts.node = false;
+  opts.controller = true;
+  option_set set{"controller"};
+  opts.declare_common(set);
+  opts.declare_kube(set);
+  opts.declare_controller(set);
+  if (auto err = set.parse(args))
+    return fail(err);
+  if (set.help_requested()) {
+    std::cout << set.usage(
+      "Runs the cluster side of open-local: from the NodeLocalStorageInitConfig it creates\n"
+      "and updates one NodeLocalStorage spec per node (open-local's resolution: the global\n"
+      "config, then every matching nodesConfig entry in order replaces whole sections) and\n"
+      "removes the NodeLocalStorage of a deleted node. With replicas, only the holder of\n"
+      "the leader Lease works. Stops gracefully on SIGTERM or SIGINT.");
+    return 0;
+  }
+  if (auto err = apply_logging(opts))
+    return fail(err);
+  auto svc = service::start(opts);
+  if (!svc)
+    return fail(svc.error());
+  log::info("controller", "ready",
+            {{"version", version_string}, {"http_port", (*svc)->http_port()}});
   wait_for_shutdown_signal();
   return (*svc)->stop();
 }
@@ -238,6 +271,8 @@ int main(int argc, char** argv) {
     return cmd_standalone(args);
   if (command == "node")
     return cmd_node(args);
+  if (command == "controller")
+    return cmd_controller(args);
   if (command == "volume")
     return run_volume_command(args);
   if (command == "snapshot")

@@ -13,7 +13,9 @@
 #include "gateways/cmd/version.hpp"
 #include "gateways/csi/csi_gateway.hpp"
 #include "gateways/kube/client.hpp"
+#include "gateways/kube/config_controller.hpp"
 #include "gateways/kube/kube_config.hpp"
+#include "gateways/kube/leader.hpp"
 #include "gateways/kube/node_reporter.hpp"
 #include "gateways/metrics/metrics.hpp"
 
@@ -28,6 +30,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <thread>
 #include <unistd.h>
 
@@ -40,7 +43,12 @@ std::string default_node_name() {
   return name;
 }
 
-void service_options::declare(option_set& set) {
+std::string default_namespace() {
+  const char* ns = std::getenv("POD_NAMESPACE");
+  return ns != nullptr && *ns != '\0' ? ns : "kube-system";
+}
+
+void service_options::declare_common(option_set& set) {
   set.add("workers", workers, "actor scheduler threads (0 = one per core)", 0, 256);
   set.add_choice("log-level", log_level, {"debug", "info", "warn", "error"},
                  "least severe level logged");
@@ -53,8 +61,13 @@ void service_options::declare(option_set& set) {
   set.add("admin-token-file", admin_token_file,
           "file with the bearer token required by /admin/* (at least 16 characters)");
   set.add("drain-timeout", drain_timeout, "how long a stop waits for in-flight work");
-  set.add("sysfs", sysfs, "where sysfs is mounted (a container may mount the host's elsewhere)");
   set.add("port-file", port_file, "write the bound HTTP port to this file once serving");
+  set.add("node-name", node_name, "this node's name (CSI node id and topology)");
+}
+
+void service_options::declare(option_set& set) {
+  declare_common(set);
+  set.add("sysfs", sysfs, "where sysfs is mounted (a container may mount the host's elsewhere)");
   set.add_list("vg", volume_groups,
                "a volume group this node manages (repeatable); its LVs tagged as ours are "
                "rebuilt from LVM at start");
@@ -68,7 +81,6 @@ void service_options::declare(option_set& set) {
   set.add("csi-endpoint", csi_endpoint, "the CSI socket (unix:///path; \"\" = no CSI)");
   set.add("driver-name", driver_name,
           "CSI driver name (open-local's; its legacy yodaplugin.csi.alibabacloud.com works too)");
-  set.add("node-name", node_name, "this node's name (CSI node id and topology)");
   set.add("max-volumes", max_volumes, "volumes this node takes at most (0 = no limit)");
   set.add_list("csi-allowed-path", csi_allowed_paths,
                "staging and target paths must lie below one of these (repeatable; replaces the "
@@ -92,6 +104,11 @@ void service_options::declare_kube(option_set& set) {
   set.add("kubeconfig", kubeconfig,
           "kubeconfig file (\"\" = $KUBECONFIG, then in-cluster, then ~/.kube/config)");
   set.add("master", master, "the API server URL, overriding the kubeconfig's server");
+  set.add("kube-api-qps", kube_qps, "requests per second to the API server", 1, 10'000);
+  set.add("kube-api-burst", kube_burst, "request burst to the API server", 1, 10'000);
+}
+
+void service_options::declare_reporting(option_set& set) {
   set.add("report-interval", report_interval,
           "how often the NodeLocalStorage status is compared with the node (no lvm process)");
   set.add("heartbeat-interval", heartbeat_interval,
@@ -100,8 +117,17 @@ void service_options::declare_kube(option_set& set) {
           "let spec.resourceToBeInited take devices that hold content (a stale LVM label, a "
           "partition table), never a filesystem or a device in use (also: environment "
           "Force_Create_VG=true, open-local's switch)");
-  set.add("kube-api-qps", kube_qps, "requests per second to the API server", 1, 10'000);
-  set.add("kube-api-burst", kube_burst, "request burst to the API server", 1, 10'000);
+}
+
+void service_options::declare_controller(option_set& set) {
+  set.add("initconfig", init_config,
+          "the NodeLocalStorageInitConfig every node's NodeLocalStorage spec comes from "
+          "(open-local's --initconfig)");
+  set.add("leader-elect", leader_elect,
+          "run the controller only where this process holds the leader Lease (replicas; "
+          "--leader-elect=false for a single replica)");
+  set.add("lease-namespace", lease_namespace, "namespace of the leader Lease");
+  set.add("lease-name", lease_name, "name of the leader Lease");
 }
 
 caf::error apply_logging(const service_options& opts) {
@@ -146,11 +172,9 @@ caf::error write_port_file(const std::string& path, uint16_t port) {
   return {};
 }
 
-/// The Kubernetes side of `open-local node`: the API client from the
-/// kubeconfig (or in-cluster) and the NodeLocalStorage reporter.
-caf::error start_reporter(service::impl& p, const node_supervisor_actor& node) {
-  auto& opts = p.opts;
-  std::shared_ptr<kube::client> api;
+/// The API client from --kubeconfig/--master, $KUBECONFIG, the in-cluster
+/// service account or ~/.kube/config (client-go's order).
+caf::expected<std::shared_ptr<kube::client>> make_kube_client(const service_options& opts) {
   try {
     kube::resolve_options ro;
     ro.kubeconfig = opts.kubeconfig;
@@ -161,10 +185,18 @@ caf::error start_reporter(service::impl& p, const node_supervisor_actor& node) {
     loaded.conn.user_agent = std::string{"open-local/"} + version_string;
     log::info("service", "Kubernetes API",
               {{"server", loaded.conn.server}, {"from", loaded.source}});
-    api = std::make_shared<kube::client>(loaded.conn);
+    return std::make_shared<kube::client>(loaded.conn);
   } catch (const std::exception& e) {
     return make_error(errc::config_invalid, std::string{"Kubernetes configuration: "} + e.what());
   }
+}
+
+/// The Kubernetes side of `open-local node`: the NodeLocalStorage reporter.
+caf::error start_reporter(service::impl& p, const node_supervisor_actor& node) {
+  auto& opts = p.opts;
+  auto api = make_kube_client(opts);
+  if (!api)
+    return api.error();
   kube::node_reporter_options ro;
   ro.node_name = opts.node_name;
   ro.poll = opts.report_interval;
@@ -176,7 +208,7 @@ caf::error start_reporter(service::impl& p, const node_supervisor_actor& node) {
   ro.static_vgs = opts.volume_groups;
   if (!opts.pool_file.empty())
     ro.static_vgs.push_back(opts.pool_vg);
-  auto reporter = kube::spawn_node_reporter(p.rt->system(), api, node, ro);
+  auto reporter = kube::spawn_node_reporter(p.rt->system(), *api, node, ro);
   if (auto id = p.rt->adopt(reporter, "node-reporter", "kube"); !id) {
     caf::anon_send_exit(reporter, caf::exit_reason::user_shutdown);
     return std::move(id.error());
@@ -184,28 +216,52 @@ caf::error start_reporter(service::impl& p, const node_supervisor_actor& node) {
   return {};
 }
 
-} // namespace
+/// `open-local controller`: the config controller (every node's
+/// NodeLocalStorage spec from the init config), run only where this process
+/// holds the leader Lease when election is on.
+caf::error start_controller(service::impl& p) {
+  auto& opts = p.opts;
+  auto api = make_kube_client(opts);
+  if (!api)
+    return api.error();
+  std::optional<kube::leader_options> election;
+  if (opts.leader_elect) {
+    kube::leader_options lo;
+    lo.ns = opts.lease_namespace;
+    lo.name = opts.lease_name;
+    lo.identity = opts.node_name + "_" + std::to_string(::getpid());
+    election = lo;
+  }
+  kube::config_controller_options co;
+  co.init_config = opts.init_config;
+  auto client = *api;
+  try {
+    auto gate = kube::spawn_while_leading(p.rt->system(), client, election,
+                                          [client, co](caf::actor_system& sys) {
+                                            return kube::spawn_config_controller(sys, client, co);
+                                          });
+    if (auto id = p.rt->adopt(gate, "config-controller", "kube"); !id) {
+      caf::anon_send_exit(gate, caf::exit_reason::user_shutdown);
+      return std::move(id.error());
+    }
+  } catch (const std::invalid_argument& e) {
+    return make_error(errc::config_invalid, std::string{"leader election: "} + e.what());
+  }
+  log::info("service", "config controller",
+            {{"init_config", opts.init_config}, {"leader_elect", opts.leader_elect}});
+  return {};
+}
 
-caf::expected<std::unique_ptr<service>> service::start(const service_options& opts) {
-  auto p = std::make_unique<impl>();
-  p->opts = opts;
-  auto& m = p->metrics;
-  m.build_info
-    .Add({{"version", version_string}, {"commit", git_commit}, {"build_type", build_type}})
-    .Set(1);
-  m.process_start_time.Add({}).Set(
-    std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
-  m.ready.Add({}).Set(0);
-
-  p->rt = std::make_unique<runtime>(runtime_options{opts.workers});
-  log::info("service", "actor system started", {{"workers", p->rt->workers()}});
-
+/// The node side: discovery, the node supervisor, the volume manager and the
+/// CSI gateway (and, for `open-local node`, the NodeLocalStorage reporter).
+caf::error start_node(service::impl& p) {
+  auto& opts = p.opts;
+  auto& m = p.metrics;
   // Standalone's demo pool: a VG on a loop device over a file (made once).
   auto volume_groups = opts.volume_groups;
   if (!opts.pool_file.empty()) {
     auto loop = ensure_file_pool({opts.pool_file, opts.pool_size, opts.pool_vg});
     if (!loop) {
-      p->rt->shutdown();
       return std::move(loop.error());
     }
     if (std::find(volume_groups.begin(), volume_groups.end(), opts.pool_vg) == volume_groups.end())
@@ -230,13 +286,11 @@ caf::expected<std::unique_ptr<service>> service::start(const service_options& op
   // file stop the start with a clear error (the supervisor would refuse
   // every claim; the file is never overwritten).
   if (auto filter = device_filter::make(opts.device_include, opts.device_exclude); !filter) {
-    p->rt->shutdown();
     return make_error(errc::config_invalid,
                       "option --device-include/--device-exclude: " + message_of(filter.error()));
   }
   if (!opts.state_dir.empty())
     if (auto claims = load_claims(claims_path(opts.state_dir)); !claims) {
-      p->rt->shutdown();
       return make_error(code_of(claims.error()),
                         message_of(claims.error()) +
                           " (repair or move the file: it records which volume holds which device "
@@ -246,7 +300,7 @@ caf::expected<std::unique_ptr<service>> service::start(const service_options& op
   setup.devices = std::move(devices);
   setup.volume_groups = volume_groups;
   setup.vg.rescan_interval = opts.rescan_interval;
-  setup.registry = p->rt->registry();
+  setup.registry = p.rt->registry();
   setup.device_include = opts.device_include;
   setup.device_exclude = opts.device_exclude;
   setup.mount_path = opts.mount_path;
@@ -256,16 +310,15 @@ caf::expected<std::unique_ptr<service>> service::start(const service_options& op
     // Only the registry and the CSI gateway keep the supervisor and the
     // volume manager: a handle held here would keep the actor system from
     // shutting down (the gateway drops its handles when it stops).
-    auto node = spawn_node_supervisor(p->rt->system(), std::move(setup));
-    if (auto id = p->rt->adopt(caf::actor_cast<caf::actor>(node), "node", "node"); !id)
+    auto node = spawn_node_supervisor(p.rt->system(), std::move(setup));
+    if (auto id = p.rt->adopt(caf::actor_cast<caf::actor>(node), "node", "node"); !id)
       return std::move(id.error());
     if (opts.kube)
-      if (auto err = start_reporter(*p, node)) {
-        p->rt->shutdown();
+      if (auto err = start_reporter(p, node)) {
         return err;
       }
-    auto manager = spawn_volume_manager(p->rt->system(), manager_setup{opts.node_name, node});
-    if (auto id = p->rt->adopt(caf::actor_cast<caf::actor>(manager), "volume-manager", "cluster");
+    auto manager = spawn_volume_manager(p.rt->system(), manager_setup{opts.node_name, node});
+    if (auto id = p.rt->adopt(caf::actor_cast<caf::actor>(manager), "volume-manager", "cluster");
         !id)
       return std::move(id.error());
     if (!opts.csi_endpoint.empty()) {
@@ -277,17 +330,46 @@ caf::expected<std::unique_ptr<service>> service::start(const service_options& op
       copts.max_volumes = static_cast<int64_t>(opts.max_volumes);
       copts.allowed_paths = opts.csi_allowed_paths;
       copts.state_dir = opts.state_dir;
-      auto csi = csi_gateway::start(p->rt->system(), manager, node, copts);
+      auto csi = csi_gateway::start(p.rt->system(), manager, node, copts);
       if (!csi) {
-        p->rt->shutdown();
         return std::move(csi.error());
       }
-      p->csi = std::move(*csi);
+      p.csi = std::move(*csi);
       log::info(
         "service", "serving CSI",
         {{"endpoint", opts.csi_endpoint}, {"driver", opts.driver_name}, {"node", opts.node_name}});
     }
   }
+
+  return {};
+}
+
+} // namespace
+
+caf::expected<std::unique_ptr<service>> service::start(const service_options& opts) {
+  auto p = std::make_unique<impl>();
+  p->opts = opts;
+  auto& m = p->metrics;
+  m.build_info
+    .Add({{"version", version_string}, {"commit", git_commit}, {"build_type", build_type}})
+    .Set(1);
+  m.process_start_time.Add({}).Set(
+    std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
+  m.ready.Add({}).Set(0);
+
+  p->rt = std::make_unique<runtime>(runtime_options{opts.workers});
+  log::info("service", "actor system started", {{"workers", p->rt->workers()}});
+
+  if (opts.node)
+    if (auto err = start_node(*p)) {
+      p->rt->shutdown();
+      return err;
+    }
+  if (opts.controller)
+    if (auto err = start_controller(*p)) {
+      p->rt->shutdown();
+      return err;
+    }
 
   observability_options hopts;
   hopts.address = opts.http_address;

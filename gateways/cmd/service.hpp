@@ -13,6 +13,10 @@ namespace olocal {
 class option_set;
 class runtime;
 
+/// $POD_NAMESPACE (set by the Helm chart from the pod's namespace), else
+/// "kube-system".
+std::string default_namespace();
+
 /// Options every long-running sub-command shares.
 /// The host name (what kubelet calls the node), "localhost" if unknown.
 std::string default_node_name();
@@ -56,10 +60,26 @@ struct service_options {
   uint64_t kube_qps = 20;
   uint64_t kube_burst = 40;
 
+  // Which parts run: the node side (discovery, node actors, volume manager,
+  // CSI) and the cluster controller (`open-local controller`).
+  bool node = true;
+  bool controller = false;
+  std::string init_config = "open-local"; ///< the NodeLocalStorageInitConfig's name
+  bool leader_elect = true;
+  std::string lease_namespace = default_namespace();
+  std::string lease_name = "open-local-controller";
+
   /// Declares the options above in `set` (one place for all sub-commands).
   void declare(option_set& set);
-  /// Declares the Kubernetes options (the node command).
+  /// Declares what every long-running command takes (logging, workers, the
+  /// HTTP endpoints, the drain, the node name): declare() includes these.
+  void declare_common(option_set& set);
+  /// Declares the Kubernetes options (the node and controller commands).
   void declare_kube(option_set& set);
+  /// Declares the node's NodeLocalStorage options (reporting, initialization).
+  void declare_reporting(option_set& set);
+  /// Declares the controller's options.
+  void declare_controller(option_set& set);
 };
 
 /// Applies --log-level and --log-format. Errors name the bad value.

@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/json.hpp>
+
 #include <csignal>
 #include <cstdlib>
 #include <fcntl.h>
@@ -54,14 +56,12 @@ struct running_process {
     dir = fs::temp_directory_path() / ("olocal-cli-" + std::to_string(::getpid()) + "-" +
                                        std::to_string(reinterpret_cast<uintptr_t>(this)));
     fs::create_directories(dir / "sys" / "block" / "sdq");
-    std::vector<std::string> args = {binary(),         command,
-                                     "--http-port",    "0",
-                                     "--port-file",    (dir / "port").string(),
-                                     "--sysfs",        (dir / "sys").string(),
-                                     "--workers",      "2",
-                                     "--csi-endpoint", endpoint(),
-                                     "--state-dir",    (dir / "state").string(),
-                                     "--node-name",    "cli-node"};
+    std::vector<std::string> args = {
+      binary(),    command, "--http-port", "0",       "--port-file", (dir / "port").string(),
+      "--workers", "2",     "--node-name", "cli-node"};
+    if (command != "controller") // the node side's options
+      args.insert(args.end(), {"--sysfs", (dir / "sys").string(), "--csi-endpoint", endpoint(),
+                               "--state-dir", (dir / "state").string()});
     args.insert(args.end(), extra.begin(), extra.end());
     auto log = dir / "stderr.log";
     pid = ::fork();
@@ -253,4 +253,53 @@ TEST(cli, node_without_a_reachable_configuration_names_the_problem) {
     {"node", "--kubeconfig", "/nonexistent/kubeconfig", "--csi-endpoint", "", "--http-port", "0"});
   EXPECT_EQ(r.exit_code, 2) << "a configuration error";
   EXPECT_NE(r.err.find("/nonexistent/kubeconfig"), std::string::npos) << r.err;
+}
+
+TEST(cli, controller_writes_node_specs_from_the_init_config_as_the_leader) {
+  test::fake_apiserver api;
+  for (auto [name, role] : {std::pair{"n1", "worker"}, {"n2", "master"}})
+    api.put("nodes",
+            boost::json::object{{"apiVersion", "v1"},
+                                {"kind", "Node"},
+                                {"metadata", {{"name", name}, {"labels", {{"role", role}}}}}});
+  api.put("nodelocalstorageinitconfigs",
+          boost::json::parse(R"({"apiVersion":"csi.aliyun.com/v1alpha1",
+            "kind":"NodeLocalStorageInitConfig","metadata":{"name":"open-local"},
+            "spec":{"globalConfig":{"listConfig":{"vgs":{"include":["open-local-pool-[0-9]+"]}}},
+                    "nodesConfig":[{"selector":{"matchLabels":{"role":"master"}},
+                      "listConfig":{"vgs":{"include":["master-pool"]}}}]}})")
+            .as_object());
+  auto dir = fs::temp_directory_path() / ("olocal-ctl-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::ofstream{dir / "config"} << "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n"
+                                   "  cluster:\n    server: "
+                                << api.base_url()
+                                << "\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n"
+                                   "current-context: fake\n";
+  running_process proc{{"--kubeconfig", (dir / "config").string()}, "controller"};
+  ASSERT_TRUE(proc.wait_ready()) << proc.log();
+  auto include_of = [&](const std::string& node) {
+    auto nls = api.get("nodelocalstorages", "", node);
+    if (!nls)
+      return std::string{};
+    kube::object o{*nls};
+    auto* inc = o.at_path("spec.listConfig.vgs.include");
+    return inc != nullptr && inc->is_array() && !inc->as_array().empty()
+             ? std::string{inc->as_array()[0].as_string()}
+             : std::string{};
+  };
+  ASSERT_TRUE(test::eventually([&] {
+    return include_of("n1") == "open-local-pool-[0-9]+" && include_of("n2") == "master-pool";
+  }))
+    << proc.log();
+  auto lease = api.get("leases", "kube-system", "open-local-controller");
+  ASSERT_TRUE(lease);
+  EXPECT_EQ(kube::object{*lease}.string_at("spec.holderIdentity").rfind("cli-node_", 0), 0u);
+  ASSERT_EQ(::kill(proc.pid, SIGTERM), 0);
+  EXPECT_EQ(proc.wait_exit(30s), 0) << proc.log();
+  auto released = api.get("leases", "kube-system", "open-local-controller");
+  ASSERT_TRUE(released);
+  EXPECT_EQ(kube::object{*released}.string_at("spec.holderIdentity"), "")
+    << "the lease is released at a clean stop";
+  fs::remove_all(dir);
 }
