@@ -274,10 +274,11 @@ void refresh_devices(sup_pointer self, std::function<void()> then) {
         auto& st = self->state;
         st.device_facts.clear();
         for (auto& dev : devices) {
+          // Every device has a disk actor, as at start: one that appeared
+          // since (a new disk, a partition) gets its own now.
           if (auto disk = st.disks.find(dev.name); disk != st.disks.end())
             self->send(disk->second, dev);
-          else if ((st.devices_wanted && st.devices_wanted->includes(dev)) ||
-                   is_claimed_path(st, device_type, dev.path))
+          else
             spawn_disk(self, dev);
           st.device_facts[dev.name] = dev;
         }
@@ -954,10 +955,11 @@ void collect_orphaned_ephemerals(sup_pointer self) {
   }
 }
 
-/// Rescans what claims are made of (when this node offers or holds any).
-void refresh_claim_facts(sup_pointer self, std::function<void()> then) {
+/// Rescans what claims are made of (when this node offers or holds any, or
+/// with `all_devices`: an explicit rescan also finds devices that appeared).
+void refresh_claim_facts(sup_pointer self, std::function<void()> then, bool all_devices = false) {
   auto& st = self->state;
-  bool devices = st.devices_wanted.has_value() ||
+  bool devices = all_devices || st.devices_wanted.has_value() ||
                  std::any_of(st.claims.begin(), st.claims.end(),
                              [](auto& kv) { return kv.second.kind == device_type; });
   auto mounts = [self, then] { refresh_mount_points(self, then); };
@@ -1098,7 +1100,8 @@ node_supervisor_actor::behavior_type supervisor_impl(sup_pointer self, node_setu
     [self](rescan_atom) -> caf::result<uint64_t> {
       auto rp = self->make_response_promise<uint64_t>();
       when_ready(self, [self, rp]() mutable {
-        refresh_claim_facts(self, [self, rp]() mutable { rescan(self, rp); });
+        refresh_claim_facts(
+          self, [self, rp]() mutable { rescan(self, rp); }, true);
       });
       return rp;
     },

@@ -237,6 +237,7 @@ TEST_F(node_claims_test, nothing_is_eligible_without_the_operators_say_so) {
   mount_path.clear();
   add_disk("vdb", gib, 1);
   start();
+  auto scans = fs->count(fs_command::device_scan); // the start's explicit rescan
   auto dev = claim("local-1", "Device", 0);
   ASSERT_FALSE(dev);
   expect_code(dev.error(), errc::resource_exhausted);
@@ -245,7 +246,27 @@ TEST_F(node_claims_test, nothing_is_eligible_without_the_operators_say_so) {
   ASSERT_FALSE(mp);
   expect_code(mp.error(), errc::resource_exhausted);
   EXPECT_TRUE(claims_on_disk().empty());
-  EXPECT_EQ(fs->count(fs_command::device_scan), 0u) << "no scans for nothing";
+  EXPECT_EQ(fs->count(fs_command::device_scan), scans) << "claims of nothing scan nothing";
+}
+
+TEST_F(node_claims_test, a_device_that_appears_gets_its_disk_actor_at_the_next_rescan) {
+  include.clear();
+  add_disk("vdb", gib, 1);
+  start();
+  auto names = [&] {
+    std::vector<std::string> out;
+    auto v = request<node_view>(node, get_atom::value);
+    if (v)
+      for (auto& d : v->devices)
+        out.push_back(d.name);
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  EXPECT_EQ(names(), std::vector<std::string>{"vdb"});
+  add_disk("vdc", 2 * gib, 2);
+  ASSERT_TRUE(request<uint64_t>(node, rescan_atom::value));
+  EXPECT_EQ(names(), (std::vector<std::string>{"vdb", "vdc"}))
+    << "reported by the node (its NodeLocalStorage) though no claim may take it";
 }
 
 TEST_F(node_claims_test, no_state_directory_no_claims) {

@@ -59,6 +59,7 @@ TEST(node_report_vm, capacity_changes_reach_the_status_within_ten_seconds) {
   test::node_harness h;
   h.setup.volume_groups = {disk.vg};
   h.setup.reconcile_interval = 0ms; // the default 60 s rescan stays: changes must not wait for it
+  h.setup.state_dir = "/run/olocal-report-state";
   h.start();
 
   kube::connection c;
@@ -95,6 +96,23 @@ TEST(node_report_vm, capacity_changes_reach_the_status_within_ten_seconds) {
              now.allocatable == before.total - int64_t(32 * mib);
     },
     10s));
+
+  // A new disk.
+  test::loop_device added{"/run", "olocal-report-new.img", 32 * mib};
+  auto device_listed = [&] {
+    auto doc = api.get("nodelocalstorages", "", "vm-node");
+    if (!doc)
+      return false;
+    kube::object nls{*doc};
+    auto* devices = nls.at_path("status.nodeStorageInfo.deviceInfo");
+    if (devices == nullptr || !devices->is_array())
+      return false;
+    for (auto& d : devices->get_array())
+      if (d.get_object().at("name").as_string() == added.path)
+        return true;
+    return false;
+  };
+  EXPECT_TRUE(test::eventually(device_listed, 10s)) << "a new device shows within 10 s";
 
   // Nothing changes: nothing is written (the heartbeat is an hour away).
   auto writes = status_writes(api);
