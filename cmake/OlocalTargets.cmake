@@ -29,13 +29,15 @@ function(olocal_test name)
   add_executable(${name} ${ARG_SOURCES})
   olocal_target_defaults(${name})
   target_link_libraries(${name} PRIVATE ${ARG_LIBS} GTest::gtest GTest::gmock GTest::gtest_main)
-  set(env "OLOCAL_BINARY=$<TARGET_FILE:open-local>" "OLOCAL_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
   if(OLOCAL_SANITIZE)
-    list(APPEND env
-      "ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_init_order=1"
-      "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:suppressions=${PROJECT_SOURCE_DIR}/tests/sanitizers.supp")
+    # The sanitizers' options (any report fails) are compiled in: see
+    # tests/support/sanitizer_defaults.cpp.
+    target_link_libraries(${name} PRIVATE olocal_sanitizer_defaults)
   endif()
+  # One variable only: gtest_discover_tests flattens PROPERTIES into one list,
+  # so a second ENVIRONMENT entry would not survive. Paths tests need at run
+  # time beyond the binary are compiled into the test that needs them.
   gtest_discover_tests(${name}
     DISCOVERY_MODE PRE_TEST
-    PROPERTIES LABELS ${ARG_LABEL} TIMEOUT 120 ENVIRONMENT "${env}")
+    PROPERTIES LABELS ${ARG_LABEL} TIMEOUT 120 ENVIRONMENT "OLOCAL_BINARY=$<TARGET_FILE:open-local>")
 endfunction()

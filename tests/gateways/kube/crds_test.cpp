@@ -25,10 +25,7 @@ namespace json = boost::json;
 namespace fs = std::filesystem;
 
 fs::path source_dir() {
-  if (const char* dir = std::getenv("OLOCAL_SOURCE_DIR"); dir != nullptr && *dir != '\0') {
-    return dir;
-  }
-  return fs::path(__FILE__).parent_path() / ".." / ".." / "..";
+  return OLOCAL_SOURCE_DIR; // compiled in (tests/gateways/kube/CMakeLists.txt)
 }
 
 json::value load_crd(const std::string& name) {
