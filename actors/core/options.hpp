@@ -49,6 +49,8 @@ public:
 
   /// The help text: usage line and one line per option with its default.
   std::string usage(std::string_view summary) const;
+  /// The sub-command these options belong to ("standalone").
+  const std::string& command() const { return command_; }
 
 private:
   struct spec {

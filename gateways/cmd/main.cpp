@@ -162,17 +162,14 @@ int cmd_metrics(const std::vector<std::string>& args) {
   return 0;
 }
 
-int cmd_standalone(const std::vector<std::string>& args) {
-  service_options opts;
-  option_set set{"standalone"};
-  opts.declare(set);
+/// The long-running commands: parses `args` into `opts` (declared in `set`),
+/// prints the help, or runs the service until SIGTERM or SIGINT.
+int run_service(service_options& opts, option_set& set, const std::vector<std::string>& args,
+                const char* about) {
   if (auto err = set.parse(args))
     return fail(err);
   if (set.help_requested()) {
-    std::cout << set.usage(
-      "Runs open-local on this host without Kubernetes. At this stage: discovers the block\n"
-      "devices (one disk actor each) and serves /metrics, /healthz, /readyz and the admin\n"
-      "endpoint /admin/actors. Stops gracefully on SIGTERM or SIGINT.");
+    std::cout << set.usage(about);
     return 0;
   }
   if (auto err = apply_logging(opts))
@@ -180,10 +177,22 @@ int cmd_standalone(const std::vector<std::string>& args) {
   auto svc = service::start(opts);
   if (!svc)
     return fail(svc.error());
-  log::info("standalone", "ready",
-            {{"version", version_string}, {"http_port", (*svc)->http_port()}});
+  log::info(
+    set.command(), "ready",
+    {{"version", version_string}, {"node", opts.node_name}, {"http_port", (*svc)->http_port()}});
   wait_for_shutdown_signal();
   return (*svc)->stop();
+}
+
+int cmd_standalone(const std::vector<std::string>& args) {
+  service_options opts;
+  option_set set{"standalone"};
+  opts.declare(set);
+  return run_service(
+    opts, set, args,
+    "Runs open-local on this host without Kubernetes: the node's actors (disks, volume\n"
+    "groups, volumes) and the volume manager in one process, CSI on a unix socket, and\n"
+    "/metrics, /healthz, /readyz and /admin/actors. Stops gracefully on SIGTERM or SIGINT.");
 }
 
 int cmd_node(const std::vector<std::string>& args) {
@@ -193,27 +202,14 @@ int cmd_node(const std::vector<std::string>& args) {
   opts.declare(set);
   opts.declare_kube(set);
   opts.declare_reporting(set);
-  if (auto err = set.parse(args))
-    return fail(err);
-  if (set.help_requested()) {
-    std::cout << set.usage(
-      "Runs the node side of open-local in a Kubernetes cluster: the node's actors (disks,\n"
-      "volume groups, volumes), CSI on a unix socket, and the NodeLocalStorage status of\n"
-      "this node, written when it changes and as a heartbeat. Connects with --kubeconfig,\n"
-      "$KUBECONFIG, the in-cluster service account or ~/.kube/config, in that order.\n"
-      "Stops gracefully on SIGTERM or SIGINT.");
-    return 0;
-  }
-  if (auto err = apply_logging(opts))
-    return fail(err);
-  auto svc = service::start(opts);
-  if (!svc)
-    return fail(svc.error());
-  log::info(
-    "node", "ready",
-    {{"version", version_string}, {"node", opts.node_name}, {"http_port", (*svc)->http_port()}});
-  wait_for_shutdown_signal();
-  return (*svc)->stop();
+  return run_service(
+    opts, set, args,
+    "Runs the node side of open-local in a Kubernetes cluster: the node's actors (disks,\n"
+    "volume groups, volumes), CSI on a unix socket, and the NodeLocalStorage of this\n"
+    "node: its spec applied (resourceToBeInited, the groups listConfig selects) and its\n"
+    "status written when it changes and as a heartbeat. Connects with --kubeconfig,\n"
+    "$KUBECONFIG, the in-cluster service account or ~/.kube/config, in that order.\n"
+    "Stops gracefully on SIGTERM or SIGINT.");
 }
 
 int cmd_controller(const std::vector<std::string>& args) {
@@ -224,26 +220,13 @@ int cmd_controller(const std::vector<std::string>& args) {
   opts.declare_common(set);
   opts.declare_kube(set);
   opts.declare_controller(set);
-  if (auto err = set.parse(args))
-    return fail(err);
-  if (set.help_requested()) {
-    std::cout << set.usage(
-      "Runs the cluster side of open-local: from the NodeLocalStorageInitConfig it creates\n"
-      "and updates one NodeLocalStorage spec per node (open-local's resolution: the global\n"
-      "config, then every matching nodesConfig entry in order replaces whole sections) and\n"
-      "removes the NodeLocalStorage of a deleted node. With replicas, only the holder of\n"
-      "the leader Lease works. Stops gracefully on SIGTERM or SIGINT.");
-    return 0;
-  }
-  if (auto err = apply_logging(opts))
-    return fail(err);
-  auto svc = service::start(opts);
-  if (!svc)
-    return fail(svc.error());
-  log::info("controller", "ready",
-            {{"version", version_string}, {"http_port", (*svc)->http_port()}});
-  wait_for_shutdown_signal();
-  return (*svc)->stop();
+  return run_service(
+    opts, set, args,
+    "Runs the cluster side of open-local: from the NodeLocalStorageInitConfig it creates\n"
+    "and updates one NodeLocalStorage spec per node (open-local's resolution: the global\n"
+    "config, then every matching nodesConfig entry in order replaces whole sections) and\n"
+    "removes the NodeLocalStorage of a deleted node. With replicas, only the holder of\n"
+    "the leader Lease works. Stops gracefully on SIGTERM or SIGINT.");
 }
 
 } // namespace

@@ -116,6 +116,17 @@ struct running_process {
   }
 };
 
+/// A kubeconfig naming only `server` (no credentials: the fake API server
+/// runs without them here), written to `file` (its directory is created).
+void write_kubeconfig(const fs::path& file, const std::string& server) {
+  fs::create_directories(file.parent_path());
+  std::ofstream{file} << "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n"
+                         "    server: "
+                      << server
+                      << "\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n"
+                         "current-context: fake\n";
+}
+
 void expect_graceful_stop_on(int sig) {
   running_process proc{{}};
   ASSERT_TRUE(proc.wait_ready()) << proc.log();
@@ -224,12 +235,7 @@ TEST(cli, the_client_speaks_csi_to_a_running_standalone) {
 TEST(cli, node_reports_its_node_local_storage_to_the_api_server) {
   test::fake_apiserver api;
   auto dir = fs::temp_directory_path() / ("olocal-kubeconfig-" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  std::ofstream{dir / "config"} << "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n"
-                                   "  cluster:\n    server: "
-                                << api.base_url()
-                                << "\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n"
-                                   "current-context: fake\n";
+  write_kubeconfig(dir / "config", api.base_url());
   running_process proc{{"--kubeconfig", (dir / "config").string(), "--report-interval", "100ms"},
                        "node"};
   ASSERT_TRUE(proc.wait_ready()) << proc.log();
@@ -270,12 +276,7 @@ TEST(cli, controller_writes_node_specs_from_the_init_config_as_the_leader) {
                       "listConfig":{"vgs":{"include":["master-pool"]}}}]}})")
             .as_object());
   auto dir = fs::temp_directory_path() / ("olocal-ctl-" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  std::ofstream{dir / "config"} << "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n"
-                                   "  cluster:\n    server: "
-                                << api.base_url()
-                                << "\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n"
-                                   "current-context: fake\n";
+  write_kubeconfig(dir / "config", api.base_url());
   running_process proc{{"--kubeconfig", (dir / "config").string()}, "controller"};
   ASSERT_TRUE(proc.wait_ready()) << proc.log();
   auto include_of = [&](const std::string& node) {

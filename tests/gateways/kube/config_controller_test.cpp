@@ -3,6 +3,7 @@
 #include "actors/core/messages.hpp"
 #include "gateways/kube/client.hpp"
 #include "gateways/kube/resources.hpp"
+#include "tests/gateways/kube/user_guide_nlsc.hpp"
 #include "tests/support/eventually.hpp"
 #include "tests/support/fake_apiserver.hpp"
 
@@ -22,33 +23,7 @@ namespace {
 namespace json = boost::json;
 using names = std::vector<std::string>;
 
-// open-local docs/api/nlsc_zh_CN.md, as tests/gateways/kube/nls_test.cpp
-// encodes it (the second rule's misspelt fields are dropped by the decoder).
-constexpr auto user_guide_nlsc = R"({
-  "globalConfig": {
-    "listConfig": {
-      "vgs": {"include": ["open-local-pool-[0-9]+"]},
-      "devices": {"include": ["/dev/vdc"]}
-    },
-    "resourceToBeInited": {
-      "vgs": [{"devices": ["/dev/vdb3"], "name": "open-local-pool-0"}]
-    }
-  },
-  "nodesConfig": [
-    {
-      "selector": {"matchExpressions": [
-        {"key": "node-role.kubernetes.io/master", "operator": "In", "values": [""]}]},
-      "listConfig": {
-        "vgs": {"include": ["share-pool"]},
-        "devices": {"include": ["/dev/vdd"]}
-      }
-    },
-    {
-      "selector": {"matchLabels": {"kubernetes.io/hostname": "cn-hangzhou.10.0.95.236"}},
-      "resourceInit": {"vg": [{"vgName": "share", "devices": ["/dev/vdc"]}]}
-    }
-  ]
-})";
+using test::user_guide_nlsc;
 
 const std::string special = "cn-hangzhou.10.0.95.236";
 using labels_t = std::map<std::string, std::string>;

@@ -1,6 +1,7 @@
 #include "gateways/kube/nls.hpp"
 
 #include "actors/core/errc.hpp"
+#include "tests/gateways/kube/user_guide_nlsc.hpp"
 
 #include <gtest/gtest.h>
 
@@ -246,38 +247,7 @@ TEST(label_selector, parse_errors_are_named) {
 
 // -- NodeLocalStorageInitConfig ----------------------------------------------------
 
-namespace {
-
-// open-local docs/api/nlsc_zh_CN.md, as printed there. The second rule's
-// "resourceInit"/"vg"/"vgName" are not fields of the type: Go's decoder (and
-// the API server's pruning) drops them, so that rule sets empty sections.
-constexpr auto user_guide_nlsc = R"({
-  "globalConfig": {
-    "listConfig": {
-      "vgs": {"include": ["open-local-pool-[0-9]+"]},
-      "devices": {"include": ["/dev/vdc"]}
-    },
-    "resourceToBeInited": {
-      "vgs": [{"devices": ["/dev/vdb3"], "name": "open-local-pool-0"}]
-    }
-  },
-  "nodesConfig": [
-    {
-      "selector": {"matchExpressions": [
-        {"key": "node-role.kubernetes.io/master", "operator": "In", "values": [""]}]},
-      "listConfig": {
-        "vgs": {"include": ["share-pool"]},
-        "devices": {"include": ["/dev/vdd"]}
-      }
-    },
-    {
-      "selector": {"matchLabels": {"kubernetes.io/hostname": "cn-hangzhou.10.0.95.236"}},
-      "resourceInit": {"vg": [{"vgName": "share", "devices": ["/dev/vdc"]}]}
-    }
-  ]
-})";
-
-} // namespace
+using test::user_guide_nlsc;
 
 TEST(init_config, user_guide_example) {
   auto config = parse_init_config(doc(user_guide_nlsc));
