@@ -1,9 +1,11 @@
 #include "gateways/agent/agent_transport.hpp"
 
 #include "actors/core/log.hpp"
+#include "gateways/agent/agent_translate.hpp"
 
 #include "agent/v1/agent.grpc.pb.h"
 
+#include <caf/all.hpp>
 #include <grpc/grpc_security_constants.h>
 #include <grpcpp/channel.h>
 #include <grpcpp/client_context.h>
@@ -18,10 +20,12 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <fstream>
 #include <mutex>
 #include <sstream>
+#include <unordered_map>
 
 namespace olocal {
 
@@ -167,15 +171,138 @@ reactor_ptr answer(grpc::CallbackServerContext* ctx, const grpc::Status& status)
 
 /// Answers a call with our error: gRPC code from the table, the context
 /// message, the errc name in the trailing metadata.
-reactor_ptr fail(grpc::CallbackServerContext* ctx, const caf::error& err) {
+/// Adds the errc trailer to the call and answers its status.
+grpc::Status status_of(grpc::CallbackServerContext* ctx, const caf::error& err) {
   auto code = code_of(err);
   ctx->AddTrailingMetadata(std::string{agent_errc_key}, std::string{to_string(code)});
   auto message = message_of(err);
   if (message.empty())
     message = render(err);
-  return answer(
-    ctx,
-    grpc::Status{static_cast<grpc::StatusCode>(static_cast<int>(to_grpc_code(code))), message});
+  return grpc::Status{static_cast<grpc::StatusCode>(static_cast<int>(to_grpc_code(code))), message};
+}
+
+reactor_ptr fail(grpc::CallbackServerContext* ctx, const caf::error& err) {
+  return answer(ctx, status_of(ctx, err));
+}
+
+class agent_call;
+using call_ptr = std::shared_ptr<agent_call>;
+
+/// The calls handed to actors, and intake. stop() closes it, waits for the
+/// calls in flight up to its deadline, then answers the rest itself and ends
+/// their actors: gRPC's shutdown waits for every call to be finished and must
+/// never wait for an actor. Shared with the calls (an actor may outlive the
+/// server).
+class call_registry {
+public:
+  /// Registers a call; false once closed.
+  bool admit(const call_ptr& call);
+  void leave(const agent_call* call);
+  /// Refuses new calls, waits up to `drain` for the ones in flight and ends
+  /// what is left with shutting_down.
+  void close_and_drain(std::chrono::milliseconds drain);
+
+private:
+  std::mutex mutex_;
+  std::condition_variable idle_;
+  std::unordered_map<const agent_call*, std::weak_ptr<agent_call>> live_;
+  bool closed_ = false;
+};
+
+/// Ends one call exactly once: whoever comes first (the call's actor, its
+/// exit hook, the drain) answers. The call's context and response belong to
+/// gRPC until the call ends, so they are touched only inside answer().
+class agent_call {
+public:
+  agent_call(grpc::CallbackServerContext* ctx, std::string_view method,
+             std::shared_ptr<call_registry> registry)
+    : ctx_(ctx), reactor_(ctx->DefaultReactor()), method_(method), registry_(std::move(registry)) {}
+
+  reactor_ptr reactor() const { return reactor_; }
+
+  /// Ends the call unless it has ended: `fill` writes the response and names
+  /// the status.
+  template <class Fill>
+  void answer(Fill fill) {
+    if (done_.exchange(true))
+      return;
+    grpc::Status status = fill();
+    reactor_->Finish(status);
+    registry_->leave(this);
+  }
+
+  /// Ends the call with our error (gRPC code, message, "olocal-errc").
+  void fail(const caf::error& err) {
+    answer([&] {
+      auto code = code_of(err);
+      if (code == errc::internal || code == errc::io_error)
+        log::warn(who, "call failed", {{"method", method_}, {"error", render(err)}});
+      return status_of(ctx_, err);
+    });
+  }
+
+  /// The actor working on the call (weak: it owns this).
+  void set_actor(caf::actor_addr actor) {
+    std::lock_guard<std::mutex> guard{actor_mutex_};
+    actor_ = std::move(actor);
+  }
+
+  /// Ends the actor of a call answered without it (stop).
+  void stop_actor() {
+    std::lock_guard<std::mutex> guard{actor_mutex_};
+    if (auto handle = caf::actor_cast<caf::actor>(actor_))
+      caf::anon_send_exit(handle, caf::exit_reason::user_shutdown);
+  }
+
+private:
+  grpc::CallbackServerContext* ctx_;
+  reactor_ptr reactor_;
+  std::string_view method_;
+  std::shared_ptr<call_registry> registry_;
+  std::atomic<bool> done_{false};
+  std::mutex actor_mutex_;
+  caf::actor_addr actor_;
+};
+
+bool call_registry::admit(const call_ptr& call) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  if (closed_)
+    return false;
+  live_.emplace(call.get(), call);
+  return true;
+}
+
+void call_registry::leave(const agent_call* call) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  if (live_.erase(call) != 0 && live_.empty())
+    idle_.notify_all();
+}
+
+caf::error stopping() {
+  return make_error(errc::shutting_down, "the node agent is stopping");
+}
+
+void call_registry::close_and_drain(std::chrono::milliseconds drain) {
+  std::vector<call_ptr> left;
+  {
+    std::unique_lock<std::mutex> lock{mutex_};
+    closed_ = true;
+    idle_.wait_for(lock, drain, [this] { return live_.empty(); });
+    for (auto& [ptr, weak] : live_)
+      if (auto call = weak.lock())
+        left.push_back(std::move(call));
+  }
+  for (auto& call : left) {
+    call->fail(stopping());
+    call->stop_actor();
+  }
+}
+
+/// What remains of `timeout` until `deadline` (at least 1 ms).
+std::chrono::milliseconds left_until(std::chrono::steady_clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+    deadline - std::chrono::steady_clock::now());
+  return std::max(left, std::chrono::milliseconds{1});
 }
 
 class agent_service final : public pb::NodeAgent::CallbackService {
@@ -184,6 +311,7 @@ public:
 
   uint64_t calls() const { return calls_.load(); }
   uint64_t refused() const { return refused_.load(); }
+  void close_and_drain(std::chrono::milliseconds drain) { registry_->close_and_drain(drain); }
 
   reactor_ptr GetIdentity(grpc::CallbackServerContext* ctx, const pb::GetIdentityRequest*,
                           pb::GetIdentityResponse* resp) override {
@@ -195,19 +323,52 @@ public:
     return answer(ctx, grpc::Status::OK);
   }
 
-  reactor_ptr CreateVolume(grpc::CallbackServerContext* ctx, const pb::CreateVolumeRequest*,
-                           pb::CreateVolumeResponse*) override {
-    return not_yet(ctx, "CreateVolume");
+  reactor_ptr CreateVolume(grpc::CallbackServerContext* ctx, const pb::CreateVolumeRequest* req,
+                           pb::CreateVolumeResponse* resp) override {
+    constexpr std::string_view method = "CreateVolume";
+    if (auto* refusal = admit(ctx, method))
+      return refusal;
+    return ask<volume_state>(ctx, method, opts_.change_timeout, to_create_volume_req(*req),
+                             [resp](volume_state& vs) { to_pb(vs, resp->mutable_volume()); });
   }
 
-  reactor_ptr DeleteVolume(grpc::CallbackServerContext* ctx, const pb::DeleteVolumeRequest*,
-                           pb::DeleteVolumeResponse*) override {
-    return not_yet(ctx, "DeleteVolume");
+  reactor_ptr DeleteVolume(grpc::CallbackServerContext* ctx, const pb::DeleteVolumeRequest* req,
+                           pb::DeleteVolumeResponse* resp) override {
+    constexpr std::string_view method = "DeleteVolume";
+    if (auto* refusal = admit(ctx, method))
+      return refusal;
+    return ask<bool>(ctx, method, opts_.change_timeout, to_delete_volume_req(*req),
+                     [resp](bool deleted) { resp->set_deleted(deleted); });
   }
 
-  reactor_ptr ExpandVolume(grpc::CallbackServerContext* ctx, const pb::ExpandVolumeRequest*,
-                           pb::ExpandVolumeResponse*) override {
-    return not_yet(ctx, "ExpandVolume");
+  reactor_ptr ExpandVolume(grpc::CallbackServerContext* ctx, const pb::ExpandVolumeRequest* req,
+                           pb::ExpandVolumeResponse* resp) override {
+    constexpr std::string_view method = "ExpandVolume";
+    if (auto* refusal = admit(ctx, method))
+      return refusal;
+    auto msg = to_expand_req(*req);
+    if (!msg)
+      return fail(ctx, msg.error());
+    // Both hops share one deadline: the call is bounded by change_timeout.
+    return run(ctx, method,
+               [node = opts_.node, timeout = opts_.change_timeout, m = *msg,
+                resp](caf::event_based_actor* self, call_ptr call) {
+                 auto deadline = std::chrono::steady_clock::now() + timeout;
+                 self->request(node, timeout, volume_lookup{m.id})
+                   .then(
+                     [self, call, m, resp, deadline](volume_actor& vol) {
+                       self->request(vol, left_until(deadline), expand_req{m.size_bytes})
+                         .then(
+                           [call, resp](volume_state& vs) {
+                             call->answer([&] {
+                               to_pb(vs, resp->mutable_volume());
+                               return grpc::Status::OK;
+                             });
+                           },
+                           [call](caf::error& err) { call->fail(err); });
+                     },
+                     [call](caf::error& err) { call->fail(err); });
+               });
   }
 
   reactor_ptr CreateSnapshot(grpc::CallbackServerContext* ctx, const pb::CreateSnapshotRequest*,
@@ -220,19 +381,32 @@ public:
     return not_yet(ctx, "DeleteSnapshot");
   }
 
-  reactor_ptr ClaimVolume(grpc::CallbackServerContext* ctx, const pb::ClaimVolumeRequest*,
-                          pb::ClaimVolumeResponse*) override {
-    return not_yet(ctx, "ClaimVolume");
+  reactor_ptr ClaimVolume(grpc::CallbackServerContext* ctx, const pb::ClaimVolumeRequest* req,
+                          pb::ClaimVolumeResponse* resp) override {
+    constexpr std::string_view method = "ClaimVolume";
+    if (auto* refusal = admit(ctx, method))
+      return refusal;
+    return ask<volume_state>(ctx, method, opts_.change_timeout, to_claim_req(*req),
+                             [resp](volume_state& vs) { to_pb(vs, resp->mutable_volume()); });
   }
 
   reactor_ptr GetNodeView(grpc::CallbackServerContext* ctx, const pb::GetNodeViewRequest*,
-                          pb::GetNodeViewResponse*) override {
-    return not_yet(ctx, "GetNodeView");
+                          pb::GetNodeViewResponse* resp) override {
+    constexpr std::string_view method = "GetNodeView";
+    if (auto* refusal = admit(ctx, method))
+      return refusal;
+    return ask<node_view>(ctx, method, opts_.read_timeout, caf::expected<get_atom>{get_atom::value},
+                          [resp](node_view& view) { to_pb(view, resp); });
   }
 
   reactor_ptr Rescan(grpc::CallbackServerContext* ctx, const pb::RescanRequest*,
-                     pb::RescanResponse*) override {
-    return not_yet(ctx, "Rescan");
+                     pb::RescanResponse* resp) override {
+    constexpr std::string_view method = "Rescan";
+    if (auto* refusal = admit(ctx, method))
+      return refusal;
+    return ask<uint64_t>(ctx, method, opts_.change_timeout,
+                         caf::expected<rescan_atom>{rescan_atom::value},
+                         [resp](uint64_t volumes) { resp->set_volumes(volumes); });
   }
 
 private:
@@ -277,7 +451,59 @@ private:
                                 std::string{method} + " is not implemented by this node agent"));
   }
 
+  /// nullptr when the call may go to the node's actors; otherwise the call,
+  /// already answered (PERMISSION_DENIED, or UNIMPLEMENTED without a node
+  /// supervisor).
+  reactor_ptr admit(grpc::CallbackServerContext* ctx, std::string_view method) {
+    if (opts_.system == nullptr || !opts_.node)
+      return not_yet(ctx, method);
+    return authorize(ctx, method);
+  }
+
+  /// Runs `body(self, call)` in a new one-shot actor. Should the actor end
+  /// without having answered (the actor system shuts down under it), the call
+  /// ends UNAVAILABLE: no call is left for gRPC to wait on.
+  template <class Body>
+  reactor_ptr run(grpc::CallbackServerContext* ctx, std::string_view method, Body body) {
+    auto call = std::make_shared<agent_call>(ctx, method, registry_);
+    if (!registry_->admit(call)) {
+      call->fail(stopping());
+      return call->reactor();
+    }
+    auto actor = opts_.system->spawn([call, body](caf::event_based_actor* self) {
+      self->attach_functor(
+        [call] { call->fail(make_error(errc::unavailable, "the call ended without an answer")); });
+      auto once = body;
+      once(self, call);
+    });
+    call->set_actor(caf::actor_cast<caf::actor_addr>(actor));
+    return call->reactor();
+  }
+
+  /// Asks the node supervisor `msg` (refused at once when translation
+  /// failed); `fill` writes the response from the answer.
+  template <class Answer, class Msg, class Fill>
+  reactor_ptr ask(grpc::CallbackServerContext* ctx, std::string_view method,
+                  std::chrono::milliseconds timeout, caf::expected<Msg> msg, Fill fill) {
+    if (!msg)
+      return fail(ctx, msg.error());
+    return run(ctx, method,
+               [node = opts_.node, timeout, m = std::move(*msg), fill](caf::event_based_actor* self,
+                                                                       call_ptr call) mutable {
+                 self->request(node, timeout, std::move(m))
+                   .then(
+                     [call, fill](Answer& answer) mutable {
+                       call->answer([&] {
+                         fill(answer);
+                         return grpc::Status::OK;
+                       });
+                     },
+                     [call](caf::error& err) { call->fail(err); });
+               });
+  }
+
   const agent_server_options& opts_;
+  std::shared_ptr<call_registry> registry_ = std::make_shared<call_registry>();
   std::atomic<uint64_t> calls_{0};
   std::atomic<uint64_t> refused_{0};
 };
@@ -310,6 +536,11 @@ caf::expected<std::unique_ptr<agent_server>> agent_server::start(agent_server_op
   if (opts.allowed_client_names.empty())
     return make_error(errc::config_invalid,
                       "agent server: no allowed client name (every call would be refused)");
+  if ((opts.system == nullptr) != !opts.node)
+    return make_error(errc::config_invalid,
+                      "agent server: the actor system and the node supervisor go together");
+  if (opts.change_timeout.count() <= 0 || opts.read_timeout.count() <= 0)
+    return make_error(errc::config_invalid, "agent server: timeouts must be positive");
   auto p = std::make_unique<impl>();
   p->opts = std::move(opts);
   p->service = std::make_unique<agent_service>(p->opts);
@@ -353,6 +584,8 @@ void agent_server::stop(std::chrono::milliseconds deadline) {
   if (p.stopped)
     return;
   p.stopped = true;
+  // Calls waiting for actors first: gRPC's shutdown waits for every call.
+  p.service->close_and_drain(deadline);
   p.server->Shutdown(std::chrono::system_clock::now() + deadline);
   p.server->Wait();
   p.server.reset();
@@ -451,6 +684,28 @@ struct agent_client::impl {
     }
     return make_error(code, peer() + what + status.error_message());
   }
+
+  /// One blocking call, `invoke(ctx)` running the stub's method, within
+  /// call_timeout (connection included).
+  template <class Invoke>
+  caf::error call(std::string_view method, Invoke invoke) {
+    auto now = std::chrono::system_clock::now();
+    auto call_deadline = now + opts.call_timeout;
+    auto connect_deadline = now + std::min(opts.connect_timeout, opts.call_timeout);
+    auto state = connect(connect_deadline);
+    if (state == GRPC_CHANNEL_IDLE || state == GRPC_CHANNEL_CONNECTING)
+      return make_error(errc::unavailable, peer() + ": no connection within " +
+                                             std::to_string(opts.connect_timeout.count()) +
+                                             " ms (" + std::string{state_name(state)} + ")");
+    // Not waiting for ready: a channel in transient failure fails the call
+    // at once with gRPC's reason (connection refused, handshake failed, ...).
+    grpc::ClientContext ctx;
+    ctx.set_deadline(call_deadline);
+    grpc::Status status = invoke(&ctx);
+    if (!status.ok())
+      return error_of(ctx, status, method, state);
+    return {};
+  }
 };
 
 agent_client::agent_client(std::unique_ptr<impl> p) : impl_(std::move(p)) {
@@ -497,29 +752,79 @@ const agent_client_options& agent_client::options() const {
 }
 
 caf::expected<agent_identity> agent_client::identity() {
-  auto& p = *impl_;
-  auto now = std::chrono::system_clock::now();
-  auto call_deadline = now + p.opts.call_timeout;
-  auto connect_deadline = now + std::min(p.opts.connect_timeout, p.opts.call_timeout);
-  auto state = p.connect(connect_deadline);
-  if (state == GRPC_CHANNEL_IDLE || state == GRPC_CHANNEL_CONNECTING)
-    return make_error(errc::unavailable, p.peer() + ": no connection within " +
-                                           std::to_string(p.opts.connect_timeout.count()) +
-                                           " ms (" + std::string{state_name(state)} + ")");
-  // Not waiting for ready: a channel in transient failure fails the call at
-  // once with gRPC's reason (connection refused, handshake failed, ...).
-  grpc::ClientContext ctx;
-  ctx.set_deadline(call_deadline);
-  pb::GetIdentityRequest req;
   pb::GetIdentityResponse resp;
-  auto status = p.stub->GetIdentity(&ctx, req, &resp);
-  if (!status.ok())
-    return p.error_of(ctx, status, "GetIdentity", state);
+  if (auto err = impl_->call("GetIdentity", [&](grpc::ClientContext* ctx) {
+        return impl_->stub->GetIdentity(ctx, pb::GetIdentityRequest{}, &resp);
+      }))
+    return err;
   agent_identity out;
   out.node_name = resp.node_name();
   out.version = resp.version();
   out.protocol_version = resp.protocol_version();
   return out;
+}
+
+caf::expected<volume_state> agent_client::create_volume(const create_volume_req& req) {
+  pb::CreateVolumeRequest msg;
+  to_pb(req, &msg);
+  pb::CreateVolumeResponse resp;
+  if (auto err = impl_->call("CreateVolume", [&](grpc::ClientContext* ctx) {
+        return impl_->stub->CreateVolume(ctx, msg, &resp);
+      }))
+    return err;
+  return from_pb(resp.volume());
+}
+
+caf::expected<bool> agent_client::delete_volume(const delete_volume_req& req) {
+  pb::DeleteVolumeRequest msg;
+  to_pb(req, &msg);
+  pb::DeleteVolumeResponse resp;
+  if (auto err = impl_->call("DeleteVolume", [&](grpc::ClientContext* ctx) {
+        return impl_->stub->DeleteVolume(ctx, msg, &resp);
+      }))
+    return err;
+  return resp.deleted();
+}
+
+caf::expected<volume_state> agent_client::expand_volume(const std::string& id,
+                                                        uint64_t size_bytes) {
+  pb::ExpandVolumeRequest msg;
+  to_pb(agent_expand_req{id, size_bytes}, &msg);
+  pb::ExpandVolumeResponse resp;
+  if (auto err = impl_->call("ExpandVolume", [&](grpc::ClientContext* ctx) {
+        return impl_->stub->ExpandVolume(ctx, msg, &resp);
+      }))
+    return err;
+  return from_pb(resp.volume());
+}
+
+caf::expected<volume_state> agent_client::claim_volume(const claim_req& req) {
+  pb::ClaimVolumeRequest msg;
+  to_pb(req, &msg);
+  pb::ClaimVolumeResponse resp;
+  if (auto err = impl_->call("ClaimVolume", [&](grpc::ClientContext* ctx) {
+        return impl_->stub->ClaimVolume(ctx, msg, &resp);
+      }))
+    return err;
+  return from_pb(resp.volume());
+}
+
+caf::expected<node_view> agent_client::get_node_view() {
+  pb::GetNodeViewResponse resp;
+  if (auto err = impl_->call("GetNodeView", [&](grpc::ClientContext* ctx) {
+        return impl_->stub->GetNodeView(ctx, pb::GetNodeViewRequest{}, &resp);
+      }))
+    return err;
+  return from_pb(resp);
+}
+
+caf::expected<uint64_t> agent_client::rescan() {
+  pb::RescanResponse resp;
+  if (auto err = impl_->call("Rescan", [&](grpc::ClientContext* ctx) {
+        return impl_->stub->Rescan(ctx, pb::RescanRequest{}, &resp);
+      }))
+    return err;
+  return resp.volumes();
 }
 
 } // namespace olocal

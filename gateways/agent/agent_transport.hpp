@@ -17,9 +17,19 @@
 // "olocal-errc". The client maps back with that key, else with
 // errc_of_grpc_code(); message text is never parsed.
 //
-// gRPC and the generated code stay inside agent_transport.cpp (pimpl).
+// Serving volumes: with a node supervisor in the options, CreateVolume,
+// DeleteVolume, ExpandVolume, ClaimVolume, GetNodeView and Rescan are served
+// by a one-shot actor per call that asks the supervisor (ExpandVolume: looks
+// the volume actor up, then asks it) within change_timeout / read_timeout and
+// finishes the call from the answer; no gRPC thread waits for an actor.
+// Without one, and always for CreateSnapshot / DeleteSnapshot, those RPCs
+// answer UNIMPLEMENTED (after the identity check).
+//
+// gRPC and the generated code stay inside agent_transport.cpp and
+// agent_translate.cpp (pimpl).
 
 #include "actors/core/errc.hpp"
+#include "actors/core/interfaces.hpp"
 
 #include <caf/expected.hpp>
 
@@ -29,6 +39,10 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+namespace caf {
+class actor_system;
+} // namespace caf
 
 namespace olocal {
 
@@ -80,6 +94,14 @@ struct agent_server_options {
   std::vector<std::string> allowed_client_names = {std::string{agent_controller_name}};
   std::string node_name; ///< GetIdentity's node_name; must not be empty
   std::string version;   ///< GetIdentity's version
+  /// The actor system the calls' actors run in and the node supervisor they
+  /// ask; both or neither. The system must outlive the server.
+  caf::actor_system* system = nullptr;
+  node_supervisor_actor node;
+  /// How long a changing call (create, delete, expand, claim, rescan) and a
+  /// read (GetNodeView) may wait for the node's actors.
+  std::chrono::milliseconds change_timeout{300'000};
+  std::chrono::milliseconds read_timeout{30'000};
 };
 
 class agent_server {
@@ -102,7 +124,8 @@ public:
   uint64_t refused() const;
 
   /// Stops intake and gives calls in flight until `deadline` to finish (then
-  /// cancels them). Idempotent.
+  /// answers them UNAVAILABLE with errc shutting_down and ends their actors).
+  /// Idempotent.
   void stop(std::chrono::milliseconds deadline);
 
   struct impl;
@@ -145,6 +168,22 @@ public:
   /// with gRPC's detail), a passed deadline timeout, the server's refusal
   /// its own code (permission_denied naming the presented certificate).
   caf::expected<agent_identity> identity();
+
+  // The volume RPCs, each blocking for at most call_timeout. Errors: the
+  // server's errc (from "olocal-errc"), else as for identity().
+
+  /// CreateVolume: the new (or, on a repeat, existing) volume.
+  caf::expected<volume_state> create_volume(const create_volume_req& req);
+  /// DeleteVolume: true when removed, false when nothing of that id was there.
+  caf::expected<bool> delete_volume(const delete_volume_req& req);
+  /// ExpandVolume: the volume after growing to at least size_bytes.
+  caf::expected<volume_state> expand_volume(const std::string& id, uint64_t size_bytes);
+  /// ClaimVolume: the Device or MountPoint volume.
+  caf::expected<volume_state> claim_volume(const claim_req& req);
+  /// GetNodeView: the node as its supervisor last saw it.
+  caf::expected<node_view> get_node_view();
+  /// Rescan: the number of volumes after the reconcile.
+  caf::expected<uint64_t> rescan();
 
   const agent_client_options& options() const;
 
