@@ -2,6 +2,7 @@
 
 #include "actors/core/log.hpp"
 #include "gateways/agent/agent_translate.hpp"
+#include "gateways/grpc/unary_calls.hpp"
 
 #include "agent/v1/agent.grpc.pb.h"
 
@@ -20,12 +21,10 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <condition_variable>
 #include <cstring>
 #include <fstream>
 #include <mutex>
 #include <sstream>
-#include <unordered_map>
 
 namespace olocal {
 
@@ -185,51 +184,19 @@ reactor_ptr fail(grpc::CallbackServerContext* ctx, const caf::error& err) {
   return answer(ctx, status_of(ctx, err));
 }
 
-class agent_call;
-using call_ptr = std::shared_ptr<agent_call>;
+caf::error stopping() {
+  return make_error(errc::shutting_down, "the node agent is stopping");
+}
 
-/// The calls handed to actors, and intake. stop() closes it, waits for the
-/// calls in flight up to its deadline, then answers the rest itself and ends
-/// their actors: gRPC's shutdown waits for every call to be finished and must
-/// never wait for an actor. Shared with the calls (an actor may outlive the
-/// server).
-class call_registry {
-public:
-  /// Registers a call; false once closed.
-  bool admit(const call_ptr& call);
-  void leave(const agent_call* call);
-  /// Refuses new calls, waits up to `drain` for the ones in flight and ends
-  /// what is left with shutting_down.
-  void close_and_drain(std::chrono::milliseconds drain);
+using grpc_calls::call_registry;
 
-private:
-  std::mutex mutex_;
-  std::condition_variable idle_;
-  std::unordered_map<const agent_call*, std::weak_ptr<agent_call>> live_;
-  bool closed_ = false;
-};
-
-/// Ends one call exactly once: whoever comes first (the call's actor, its
-/// exit hook, the drain) answers. The call's context and response belong to
-/// gRPC until the call ends, so they are touched only inside answer().
-class agent_call {
+/// One agent call (see gateways/grpc/unary_calls.hpp): errors go out with
+/// the errc trailer, a stop answers shutting_down.
+class agent_call : public grpc_calls::unary_call {
 public:
   agent_call(grpc::CallbackServerContext* ctx, std::string_view method,
              std::shared_ptr<call_registry> registry)
-    : ctx_(ctx), reactor_(ctx->DefaultReactor()), method_(method), registry_(std::move(registry)) {}
-
-  reactor_ptr reactor() const { return reactor_; }
-
-  /// Ends the call unless it has ended: `fill` writes the response and names
-  /// the status.
-  template <class Fill>
-  void answer(Fill fill) {
-    if (done_.exchange(true))
-      return;
-    grpc::Status status = fill();
-    reactor_->Finish(status);
-    registry_->leave(this);
-  }
+    : unary_call(ctx->DefaultReactor(), std::move(registry)), ctx_(ctx), method_(method) {}
 
   /// Ends the call with our error (gRPC code, message, "olocal-errc").
   void fail(const caf::error& err) {
@@ -241,62 +208,14 @@ public:
     });
   }
 
-  /// The actor working on the call (weak: it owns this).
-  void set_actor(caf::actor_addr actor) {
-    std::lock_guard<std::mutex> guard{actor_mutex_};
-    actor_ = std::move(actor);
-  }
-
-  /// Ends the actor of a call answered without it (stop).
-  void stop_actor() {
-    std::lock_guard<std::mutex> guard{actor_mutex_};
-    if (auto handle = caf::actor_cast<caf::actor>(actor_))
-      caf::anon_send_exit(handle, caf::exit_reason::user_shutdown);
-  }
+  void abandon() override { fail(stopping()); }
 
 private:
   grpc::CallbackServerContext* ctx_;
-  reactor_ptr reactor_;
   std::string_view method_;
-  std::shared_ptr<call_registry> registry_;
-  std::atomic<bool> done_{false};
-  std::mutex actor_mutex_;
-  caf::actor_addr actor_;
 };
 
-bool call_registry::admit(const call_ptr& call) {
-  std::lock_guard<std::mutex> guard{mutex_};
-  if (closed_)
-    return false;
-  live_.emplace(call.get(), call);
-  return true;
-}
-
-void call_registry::leave(const agent_call* call) {
-  std::lock_guard<std::mutex> guard{mutex_};
-  if (live_.erase(call) != 0 && live_.empty())
-    idle_.notify_all();
-}
-
-caf::error stopping() {
-  return make_error(errc::shutting_down, "the node agent is stopping");
-}
-
-void call_registry::close_and_drain(std::chrono::milliseconds drain) {
-  std::vector<call_ptr> left;
-  {
-    std::unique_lock<std::mutex> lock{mutex_};
-    closed_ = true;
-    idle_.wait_for(lock, drain, [this] { return live_.empty(); });
-    for (auto& [ptr, weak] : live_)
-      if (auto call = weak.lock())
-        left.push_back(std::move(call));
-  }
-  for (auto& call : left) {
-    call->fail(stopping());
-    call->stop_actor();
-  }
-}
+using call_ptr = std::shared_ptr<agent_call>;
 
 /// What remains of `timeout` until `deadline` (at least 1 ms).
 std::chrono::milliseconds left_until(std::chrono::steady_clock::time_point deadline) {
@@ -465,19 +384,11 @@ private:
   /// ends UNAVAILABLE: no call is left for gRPC to wait on.
   template <class Body>
   reactor_ptr run(grpc::CallbackServerContext* ctx, std::string_view method, Body body) {
-    auto call = std::make_shared<agent_call>(ctx, method, registry_);
-    if (!registry_->admit(call)) {
-      call->fail(stopping());
-      return call->reactor();
-    }
-    auto actor = opts_.system->spawn([call, body](caf::event_based_actor* self) {
-      self->attach_functor(
-        [call] { call->fail(make_error(errc::unavailable, "the call ended without an answer")); });
-      auto once = body;
-      once(self, call);
-    });
-    call->set_actor(caf::actor_cast<caf::actor_addr>(actor));
-    return call->reactor();
+    return grpc_calls::run_in_actor(
+      *opts_.system, std::make_shared<agent_call>(ctx, method, registry_), body,
+      [](agent_call& call) {
+        call.fail(make_error(errc::unavailable, "the call ended without an answer"));
+      });
   }
 
   /// Asks the node supervisor `msg` (refused at once when translation

@@ -3,6 +3,7 @@
 #include "actors/core/errc.hpp"
 #include "actors/core/log.hpp"
 #include "gateways/csi/translate.hpp"
+#include "gateways/grpc/unary_calls.hpp"
 
 #include "csi/v1/csi.grpc.pb.h"
 
@@ -14,14 +15,12 @@
 
 #include <atomic>
 #include <cerrno>
-#include <condition_variable>
 #include <cstring>
 #include <filesystem>
 #include <mutex>
 #include <sys/stat.h>
 #include <system_error>
 #include <unistd.h>
-#include <unordered_map>
 
 // How a call runs (toolchain.md, "bridging gRPC callback handlers to
 // actors"): the handler validates and translates the request on the gRPC
@@ -61,65 +60,18 @@ struct links {
   std::string state_dir;
 };
 
-class call_end;
-using end_ptr = std::shared_ptr<call_end>;
+grpc::Status shutting_down() {
+  return to_status(make_error(errc::shutting_down, "the CSI gateway is stopping"));
+}
 
-/// The calls in flight of one gateway (those handed to an actor) and the
-/// number answered. stop() closes it, waits for the calls in flight up to
-/// the drain time, then answers the rest itself and ends their actors: gRPC's
-/// shutdown waits for every call to be finished, and it must never wait for
-/// an actor. Shared with the calls: a call's actor may outlive the gateway.
-class call_registry {
-public:
-  /// Registers a call; false once closed (the call is then refused).
-  bool admit(const end_ptr& end);
-  void leave(const call_end* end);
-  void count() { answered_.fetch_add(1); }
-  uint64_t answered() const { return answered_.load(); }
-  /// Refuses new calls, waits up to `drain` for the ones in flight and ends
-  /// what is left with `status`.
-  void close_and_drain(std::chrono::milliseconds drain, const grpc::Status& status);
+using grpc_calls::call_registry;
 
-private:
-  std::mutex mutex_;
-  std::condition_variable idle_;
-  std::unordered_map<const call_end*, std::weak_ptr<call_end>> live_;
-  bool closed_ = false;
-  std::atomic<uint64_t> answered_{0};
-};
-
-/// Ends one call exactly once. Shared by the handler, the call's actor, that
-/// actor's exit hook and the registry's drain; whoever comes first answers.
-class call_end {
+/// One CSI call (see gateways/grpc/unary_calls.hpp): failures are logged,
+/// a stop answers UNAVAILABLE (shutting down).
+class call_end : public grpc_calls::unary_call {
 public:
   call_end(reactor_ptr reactor, std::string_view method, std::shared_ptr<call_registry> registry)
-    : reactor_(reactor), method_(method), registry_(std::move(registry)) {}
-
-  reactor_ptr reactor() const { return reactor_; }
-
-  /// Ends the call unless it has ended: `fill` writes the response and
-  /// names the status. The call's request and response objects belong to
-  /// gRPC and are valid only until the call ends, so they are touched only
-  /// inside `fill`.
-  template <class Fill>
-  void answer(Fill fill) {
-    if (done_.exchange(true))
-      return;
-    grpc::Status status = fill();
-    if (!status.ok()) {
-      auto internal = status.error_code() == grpc::StatusCode::INTERNAL ||
-                      status.error_code() == grpc::StatusCode::UNKNOWN;
-      auto lvl = internal ? log::level::warn : log::level::debug;
-      if (log::enabled(lvl))
-        log::write(lvl, who, "call failed",
-                   {{"method", method_},
-                    {"code", static_cast<int>(status.error_code())},
-                    {"error", status.error_message()}});
-    }
-    registry_->count();
-    reactor_->Finish(status);
-    registry_->leave(this);
-  }
+    : unary_call(reactor, std::move(registry)), method_(method) {}
 
   void finish(const grpc::Status& status) {
     answer([&] { return status; });
@@ -127,62 +79,27 @@ public:
 
   void fail(const caf::error& err) { finish(to_status(err)); }
 
-  /// The actor that works on the call (a weak reference: it owns this).
-  void set_actor(caf::actor_addr actor) {
-    std::lock_guard<std::mutex> guard{actor_mutex_};
-    actor_ = std::move(actor);
-  }
+  void abandon() override { finish(shutting_down()); }
 
-  /// Ends the actor of a call that was answered without it (stop), so that
-  /// it does not wait for its answer and hold actor handles until then.
-  void stop_actor() {
-    std::lock_guard<std::mutex> guard{actor_mutex_};
-    if (auto handle = caf::actor_cast<caf::actor>(actor_))
-      caf::anon_send_exit(handle, caf::exit_reason::user_shutdown);
+protected:
+  void answered(const grpc::Status& status) override {
+    if (status.ok())
+      return;
+    auto internal = status.error_code() == grpc::StatusCode::INTERNAL ||
+                    status.error_code() == grpc::StatusCode::UNKNOWN;
+    auto lvl = internal ? log::level::warn : log::level::debug;
+    if (log::enabled(lvl))
+      log::write(lvl, who, "call failed",
+                 {{"method", method_},
+                  {"code", static_cast<int>(status.error_code())},
+                  {"error", status.error_message()}});
   }
 
 private:
-  reactor_ptr reactor_;
   std::string_view method_;
-  std::shared_ptr<call_registry> registry_;
-  std::atomic<bool> done_{false};
-  std::mutex actor_mutex_;
-  caf::actor_addr actor_;
 };
 
-bool call_registry::admit(const end_ptr& end) {
-  std::lock_guard<std::mutex> guard{mutex_};
-  if (closed_)
-    return false;
-  live_.emplace(end.get(), end);
-  return true;
-}
-
-void call_registry::leave(const call_end* end) {
-  std::lock_guard<std::mutex> guard{mutex_};
-  if (live_.erase(end) != 0 && live_.empty())
-    idle_.notify_all();
-}
-
-void call_registry::close_and_drain(std::chrono::milliseconds drain, const grpc::Status& status) {
-  std::vector<end_ptr> left;
-  {
-    std::unique_lock<std::mutex> lock{mutex_};
-    closed_ = true;
-    idle_.wait_for(lock, drain, [this] { return live_.empty(); });
-    for (auto& [ptr, weak] : live_)
-      if (auto end = weak.lock())
-        left.push_back(std::move(end));
-  }
-  for (auto& end : left) {
-    end->finish(status);
-    end->stop_actor();
-  }
-}
-
-grpc::Status shutting_down() {
-  return to_status(make_error(errc::shutting_down, "the CSI gateway is stopping"));
-}
+using end_ptr = std::shared_ptr<call_end>;
 
 /// State every service of one gateway shares.
 struct context {
@@ -214,22 +131,13 @@ reactor_ptr answer_now(context& ctx, grpc::CallbackServerContext* sc, std::strin
 /// the call ends UNAVAILABLE: no call is left for gRPC to wait on.
 template <class Body>
 reactor_ptr run(context& ctx, grpc::CallbackServerContext* sc, std::string_view method, Body body) {
-  auto end = std::make_shared<call_end>(sc->DefaultReactor(), method, ctx.calls);
-  if (!ctx.calls->admit(end)) {
-    end->finish(shutting_down());
-    return end->reactor();
-  }
   log::debug(who, "call started", {{"method", method}});
-  auto actor = ctx.sys.spawn([end, body](caf::event_based_actor* self) {
-    self->attach_functor([end] {
-      end->finish(grpc::Status{grpc::StatusCode::UNAVAILABLE,
-                               "the call ended without an answer (shutting down)"});
+  return grpc_calls::run_in_actor(
+    ctx.sys, std::make_shared<call_end>(sc->DefaultReactor(), method, ctx.calls), body,
+    [](call_end& end) {
+      end.finish(grpc::Status{grpc::StatusCode::UNAVAILABLE,
+                              "the call ended without an answer (shutting down)"});
     });
-    auto once = body;
-    once(self, end);
-  });
-  end->set_actor(caf::actor_cast<caf::actor_addr>(actor));
-  return end->reactor();
 }
 
 /// Asks `dest` one question; `on_answer` fills the response and names the status.
@@ -765,7 +673,7 @@ void csi_gateway::stop(std::chrono::milliseconds drain) {
   // flight get `drain` to finish, the rest are answered UNAVAILABLE here.
   // Their actors may still run, but they touch the call no more. gRPC's own
   // shutdown then finds no call it would have to wait for.
-  p.ctx.calls->close_and_drain(drain, shutting_down());
+  p.ctx.calls->close_and_drain(drain);
   p.server->Shutdown(std::chrono::system_clock::now());
   p.server->Wait();
   p.server.reset();
