@@ -10,6 +10,7 @@
 
 #include "actors/cluster/volume_manager.hpp"
 #include "actors/core/errc.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/tls_certs.hpp"
 
 #include <caf/all.hpp>
@@ -534,9 +535,7 @@ TEST_F(node_proxy_test, exiting_the_proxy_leaves_no_actor_behind) {
   shut_down();
   // Everything else is gone: the caller (detached) and the proxy volume
   // actors too, or the count never reaches zero.
-  auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (sys.registry().running() != 0 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(10ms);
+  test::eventually([&] { return sys.registry().running() == 0; }, 10s);
   EXPECT_EQ(sys.registry().running(), 0u);
 }
 
