@@ -119,6 +119,7 @@ using node_supervisor_actor =
                    caf::replies_to<claim_req>::with<volume_state>, // Device, MountPoint
                    caf::replies_to<delete_volume_req>::with<bool>,
                    caf::replies_to<volume_lookup>::with<volume_actor>,
+                   caf::replies_to<tag_lv_req>::with<lvm::lv_info>, // an owned LV's tags
                    caf::replies_to<manage_vgs_req>::with<uint64_t>, // -> groups managed
                    caf::replies_to<get_atom>::with<node_view>,
                    caf::replies_to<rescan_atom>::with<uint64_t>, // -> volumes after reconcile

@@ -1079,6 +1079,25 @@ node_supervisor_actor::behavior_type supervisor_impl(sup_pointer self, node_setu
       });
       return rp;
     },
+    [self](tag_lv_req& req) -> caf::result<lvm::lv_info> {
+      // Adds and removes tags of an LV this node owns (any kind, snapshots
+      // too) through its group's actor, which validates them.
+      auto rp = self->make_response_promise<lvm::lv_info>();
+      when_ready(self, [self, req, rp]() mutable {
+        auto& st = self->state;
+        auto home = st.lv_home.find(req.name);
+        auto vg = home == st.lv_home.end() ? st.vgs.end() : st.vgs.find(home->second);
+        if (vg == st.vgs.end()) {
+          rp.deliver(make_error(errc::not_found,
+                                "logical volume " + req.name + " is not one of this node's"));
+          return;
+        }
+        self->request(vg->second.handle, self->state.setup.volume.vg_timeout, std::move(req))
+          .then([rp](lvm::lv_info& lv) mutable { rp.deliver(std::move(lv)); },
+                [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+      });
+      return rp;
+    },
     [self](volume_lookup& req) -> caf::result<volume_actor> {
       auto rp = self->make_response_promise<volume_actor>();
       when_ready(self, [self, req, rp]() mutable {

@@ -85,8 +85,14 @@ struct proxy_shared {
 
   /// Our errors pass unchanged; CAF's own (the hop to the caller) become ours.
   caf::error own(const caf::error& err, std::chrono::milliseconds timeout) const {
-    if (is_olocal(err))
+    if (is_olocal(err)) {
+      // Transport failures name the node, not only its address: that is
+      // what the operator looks up.
+      auto code = code_of(err);
+      if (code == errc::unavailable || code == errc::timeout)
+        return make_error(code, "node " + node_name + ": " + message_of(err));
       return err;
+    }
     if (err == caf::sec::request_timeout)
       return make_error(errc::timeout, "node proxy " + node_name + ": no answer from the agent " +
                                          target + " within " + std::to_string(timeout.count()) +
@@ -255,6 +261,10 @@ node_supervisor_actor::behavior_type proxy(proxy_pointer self, shared_ptr sh,
     [sh](manage_vgs_req&) -> caf::result<uint64_t> {
       return make_error(errc::unimplemented,
                         "node " + sh->node_name + ": manage_vgs is not served over the agent");
+    },
+    [sh](tag_lv_req&) -> caf::result<lvm::lv_info> {
+      return make_error(errc::unimplemented,
+                        "node " + sh->node_name + ": LV tags are not served over the agent");
     },
     [self, sh](get_atom) { return forward<node_view>(self, sh, get_atom::value); },
     [self, sh](rescan_atom) { return forward<uint64_t>(self, sh, rescan_atom::value); },

@@ -20,7 +20,8 @@
 //    answers the volume from a fresh GetNodeView (not_found when absent);
 //    stage / unstage / publish / unpublish / stats answer unimplemented (the
 //    node's CSI serves them), lv_update is ignored.
-//  * manage_vgs_req answers unimplemented (not served over the agent),
+//  * manage_vgs_req and tag_lv_req answer unimplemented (not served over the
+//    agent: the node itself applies its spec and collects garbage),
 //    tick_atom does nothing, inspect_atom reports the calls made, the
 //    failures and the last error.
 //  * When the client cannot be made (no target, bad TLS material), the spawn

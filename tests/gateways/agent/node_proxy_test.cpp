@@ -187,6 +187,7 @@ node_supervisor_actor spawn_stub(caf::actor_system& sys, stub_ptr stub) {
           return vol;
         },
         [unused](manage_vgs_req&) -> caf::result<uint64_t> { return unused(); },
+        [unused](tag_lv_req&) -> caf::result<lvm::lv_info> { return unused(); },
         [stub](get_atom) {
           std::lock_guard<std::mutex> lock{stub->mu};
           return stub->view;

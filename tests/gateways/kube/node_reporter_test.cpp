@@ -89,6 +89,7 @@ node_supervisor_actor spawn_stub(caf::actor_system& sys, std::shared_ptr<stub_no
       [unused](claim_req&) -> caf::result<volume_state> { return unused(); },
       [unused](delete_volume_req&) -> caf::result<bool> { return unused(); },
       [unused](volume_lookup&) -> caf::result<volume_actor> { return unused(); },
+      [unused](tag_lv_req&) -> caf::result<lvm::lv_info> { return unused(); },
       [stub](manage_vgs_req& req) {
         std::lock_guard<std::mutex> lock{stub->mu};
         stub->managed = req.names;
