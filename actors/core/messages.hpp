@@ -719,7 +719,7 @@ struct provision_req {
   std::string fstype;             ///< from the volume capability ("" = parameters or ext4)
   std::string source_snapshot;    ///< restore from this snapshot id
   std::string source_volume;      ///< clone this volume id
-  std::vector<std::string> nodes; ///< acceptable nodes (requisite topology); empty = any
+  std::vector<std::string> nodes; ///< acceptable nodes, preferred first; empty = any
 };
 
 template <class Inspector>
@@ -872,6 +872,31 @@ struct volume_query {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, volume_query& x) {
   return f(caf::meta::type_name("volume_query"), x.id);
+}
+
+// -- the cluster: volume router (CSI Controller over every node) --------------------
+
+/// Tells the volume router that node `name` exists and where its agent
+/// listens ("" = known but not reachable). Answers true when this changed
+/// what the router knew.
+struct node_upsert {
+  std::string name;
+  std::string address;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_upsert& x) {
+  return f(caf::meta::type_name("node_upsert"), x.name, x.address);
+}
+
+/// Tells the volume router that node `name` is gone. Answers true when it was known.
+struct node_remove {
+  std::string name;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_remove& x) {
+  return f(caf::meta::type_name("node_remove"), x.name);
 }
 
 } // namespace olocal
