@@ -290,16 +290,6 @@ public:
                });
   }
 
-  reactor_ptr CreateSnapshot(grpc::CallbackServerContext* ctx, const pb::CreateSnapshotRequest*,
-                             pb::CreateSnapshotResponse*) override {
-    return not_yet(ctx, "CreateSnapshot");
-  }
-
-  reactor_ptr DeleteSnapshot(grpc::CallbackServerContext* ctx, const pb::DeleteSnapshotRequest*,
-                             pb::DeleteSnapshotResponse*) override {
-    return not_yet(ctx, "DeleteSnapshot");
-  }
-
   reactor_ptr ClaimVolume(grpc::CallbackServerContext* ctx, const pb::ClaimVolumeRequest* req,
                           pb::ClaimVolumeResponse* resp) override {
     constexpr std::string_view method = "ClaimVolume";

@@ -22,8 +22,8 @@
 // by a one-shot actor per call that asks the supervisor (ExpandVolume: looks
 // the volume actor up, then asks it) within change_timeout / read_timeout and
 // finishes the call from the answer; no gRPC thread waits for an actor.
-// Without one, and always for CreateSnapshot / DeleteSnapshot, those RPCs
-// answer UNIMPLEMENTED (after the identity check).
+// Without one, those RPCs answer UNIMPLEMENTED (after the identity check).
+// Snapshots, clones and restores are CreateVolume calls (see agent.proto).
 //
 // gRPC and the generated code stay inside agent_transport.cpp and
 // agent_translate.cpp (pimpl).
