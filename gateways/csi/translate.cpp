@@ -189,14 +189,27 @@ caf::expected<capacity_bounds> capacity_of(const csi_pb::CapacityRange& range) {
 // -- topology ---------------------------------------------------------------------
 
 std::vector<std::string> nodes_of(const csi_pb::TopologyRequirement& req) {
-  std::vector<std::string> nodes;
+  std::vector<std::string> allowed;
   for (auto& topology : req.requisite()) {
     auto it = topology.segments().find(std::string{topology_key});
     if (it == topology.segments().end())
       return {}; // this topology allows any host
-    if (std::find(nodes.begin(), nodes.end(), it->second) == nodes.end())
+    if (std::find(allowed.begin(), allowed.end(), it->second) == allowed.end())
+      allowed.push_back(it->second);
+  }
+  // The preferred hosts (the scheduler's selected node comes first) lead,
+  // in their order; the other allowed ones follow in requisite order.
+  std::vector<std::string> nodes;
+  for (auto& topology : req.preferred()) {
+    auto it = topology.segments().find(std::string{topology_key});
+    if (it != topology.segments().end() &&
+        std::find(allowed.begin(), allowed.end(), it->second) != allowed.end() &&
+        std::find(nodes.begin(), nodes.end(), it->second) == nodes.end())
       nodes.push_back(it->second);
   }
+  for (auto& node : allowed)
+    if (std::find(nodes.begin(), nodes.end(), node) == nodes.end())
+      nodes.push_back(node);
   return nodes;
 }
 

@@ -85,10 +85,12 @@ caf::expected<capacity_bounds> capacity_of(const csi_pb::CapacityRange& range);
 
 // -- topology ---------------------------------------------------------------------
 
-/// The nodes a new volume may live on: the kubernetes.io/hostname values of
-/// the requisite topologies, in order. Empty (any node) when there is no
-/// requisite topology or when one of them does not name a host (it does not
-/// restrict the node). Preferred topologies do not restrict placement.
+/// The nodes a new volume may live on, most preferred first: the
+/// kubernetes.io/hostname values of the requisite topologies, those also
+/// named by preferred topologies first (in preferred order: the scheduler's
+/// selected node leads), the rest in requisite order. Empty (any node) when
+/// there is no requisite topology or when one of them does not name a host
+/// (it does not restrict the node). Preferred topologies never widen it.
 std::vector<std::string> nodes_of(const csi_pb::TopologyRequirement& req);
 
 /// The node of one topology ({} when it names no host).

@@ -197,7 +197,11 @@ TEST(csi_topology, requisite_hosts_become_the_allowed_nodes) {
   *req.add_requisite() = topo({{"kubernetes.io/hostname", "n1"}});
   *req.add_requisite() = topo({{"kubernetes.io/hostname", "n2"}});
   *req.add_requisite() = topo({{"kubernetes.io/hostname", "n1"}});
-  EXPECT_EQ(nodes_of(req), (std::vector<std::string>{"n1", "n2"}));
+  EXPECT_EQ(nodes_of(req), (std::vector<std::string>{"n1", "n2"}))
+    << "a preferred host outside requisite is not allowed";
+  *req.add_preferred() = topo({{"kubernetes.io/hostname", "n2"}});
+  EXPECT_EQ(nodes_of(req), (std::vector<std::string>{"n2", "n1"}))
+    << "preferred hosts (the selected node) lead";
   *req.add_requisite() = topo({{"topology.kubernetes.io/zone", "a"}});
   EXPECT_TRUE(nodes_of(req).empty()) << "a requisite without a host allows any host";
 
