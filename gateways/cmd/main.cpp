@@ -202,6 +202,7 @@ int cmd_node(const std::vector<std::string>& args) {
   opts.declare(set);
   opts.declare_kube(set);
   opts.declare_reporting(set);
+  opts.declare_agent(set);
   return run_service(
     opts, set, args,
     "Runs the node side of open-local in a Kubernetes cluster: the node's actors (disks,\n"
@@ -209,6 +210,8 @@ int cmd_node(const std::vector<std::string>& args) {
     "node: its spec applied (resourceToBeInited, the groups listConfig selects) and its\n"
     "status written when it changes and as a heartbeat. Connects with --kubeconfig,\n"
     "$KUBECONFIG, the in-cluster service account or ~/.kube/config, in that order.\n"
+    "CSI serves Identity and Node (kubelet's); with --agent-address the node agent serves\n"
+    "the controller's calls (create, delete, expand, snapshots) over mutual TLS.\n"
     "Stops gracefully on SIGTERM or SIGINT.");
 }
 
@@ -216,6 +219,7 @@ int cmd_controller(const std::vector<std::string>& args) {
   service_options opts;
   opts.node = false;
   opts.controller = true;
+  opts.csi_endpoint.clear(); // CSI Controller only when asked for (it needs the agent's TLS)
   option_set set{"controller"};
   opts.declare_common(set);
   opts.declare_kube(set);
@@ -226,7 +230,10 @@ int cmd_controller(const std::vector<std::string>& args) {
     "and updates one NodeLocalStorage spec per node (open-local's resolution: the global\n"
     "config, then every matching nodesConfig entry in order replaces whole sections) and\n"
     "removes the NodeLocalStorage of a deleted node. With replicas, only the holder of\n"
-    "the leader Lease works. Stops gracefully on SIGTERM or SIGINT.");
+    "the leader Lease works. With --csi-endpoint it also serves CSI Identity and\n"
+    "Controller for the sidecars on every replica, acting on each volume's node through\n"
+    "the node's agent (mutual TLS; addresses from the Node objects). Stops gracefully on\n"
+    "SIGTERM or SIGINT.");
 }
 
 } // namespace

@@ -1,6 +1,7 @@
 #include "gateways/cmd/service.hpp"
 
 #include "actors/cluster/volume_manager.hpp"
+#include "actors/cluster/volume_router.hpp"
 #include "actors/core/errc.hpp"
 #include "actors/core/log.hpp"
 #include "actors/core/options.hpp"
@@ -9,6 +10,8 @@
 #include "actors/node/device_volumes.hpp"
 #include "actors/node/node_supervisor.hpp"
 #include "gateways/admin/observability.hpp"
+#include "gateways/agent/agent_transport.hpp"
+#include "gateways/agent/node_proxy.hpp"
 #include "gateways/cmd/file_pool.hpp"
 #include "gateways/cmd/version.hpp"
 #include "gateways/csi/csi_gateway.hpp"
@@ -16,7 +19,9 @@
 #include "gateways/kube/config_controller.hpp"
 #include "gateways/kube/kube_config.hpp"
 #include "gateways/kube/leader.hpp"
+#include "gateways/kube/node_directory.hpp"
 #include "gateways/kube/node_reporter.hpp"
+#include "gateways/kube/volume_gc.hpp"
 #include "gateways/metrics/metrics.hpp"
 
 #include <caf/actor_cast.hpp>
@@ -117,6 +122,36 @@ void service_options::declare_reporting(option_set& set) {
           "let spec.resourceToBeInited take devices that hold content (a stale LVM label, a "
           "partition table), never a filesystem or a device in use (also: environment "
           "Force_Create_VG=true, open-local's switch)");
+  set.add_choice("gc-policy", gc_policy, {"delete", "dry-run", "off"},
+                 "what happens to this node's LVs of ours that no PersistentVolume (snapshots: no "
+                 "VolumeSnapshotContent; inline ephemeral: no live pod) refers to for --gc-grace: "
+                 "securely wiped and removed, only reported, or nothing; LVs whose PV was Retain "
+                 "are never removed");
+  set.add("gc-grace", gc_grace,
+          "how long an LV must be unreferenced, and exist, before collection (covers creates "
+          "whose PersistentVolume is not written yet)");
+  set.add("gc-interval", gc_interval, "time between collection passes");
+}
+
+namespace {
+
+void declare_agent_tls(service_options& o, option_set& set) {
+  set.add("agent-ca", o.agent_ca,
+          "PEM file of the CA that signs the controller's and the nodes' agent certificates");
+  set.add("agent-cert", o.agent_cert, "PEM file of this process's agent certificate");
+  set.add("agent-key", o.agent_key, "PEM file of the key of --agent-cert");
+}
+
+} // namespace
+
+void service_options::declare_agent(option_set& set) {
+  set.add("agent-address", agent_address,
+          "serve the node agent (the controller's calls, mutual TLS only) on this address, e.g. "
+          "0.0.0.0:1736 (\"\" = no agent: standalone use)");
+  declare_agent_tls(*this, set);
+  set.add_list("agent-allowed-client", agent_allowed_clients,
+               "a client certificate name (CN or SAN) that may call the agent (repeatable; "
+               "replaces the default open-local-controller)");
 }
 
 void service_options::declare_controller(option_set& set) {
@@ -128,6 +163,21 @@ void service_options::declare_controller(option_set& set) {
           "--leader-elect=false for a single replica)");
   set.add("lease-namespace", lease_namespace, "namespace of the leader Lease");
   set.add("lease-name", lease_name, "name of the leader Lease");
+  set.add("csi-endpoint", csi_endpoint,
+          "serve CSI Identity and Controller for the sidecars on this socket, acting on each "
+          "volume's node through its agent (unix:///path; \"\" = none)");
+  set.add("driver-name", driver_name, "CSI driver name");
+  declare_agent_tls(*this, set);
+  set.add("agent-port", agent_port, "the port the nodes' agents listen on", 1, 65535);
+  set.add("node-address-type", node_address_type,
+          "which address of a Node object to dial (InternalIP, ExternalIP, Hostname, ...)");
+  set.add("agent-server-name", agent_server_name,
+          "the name every node's agent certificate must carry as a SAN (\"\" = the node's own "
+          "name, for per-node certificates)");
+  set.add("agent-connect-timeout", agent_connect_timeout,
+          "how long a call waits to connect to a node before answering UNAVAILABLE");
+  set.add("agent-call-timeout", agent_call_timeout,
+          "deadline of one call to a node (creation and secure wipes included)");
 }
 
 caf::error apply_logging(const service_options& opts) {
@@ -151,6 +201,7 @@ struct service::impl {
   std::unique_ptr<runtime> rt;
   std::unique_ptr<observability> http;
   std::unique_ptr<csi_gateway> csi;
+  std::unique_ptr<agent_server> agent;
   bool stopped = false;
   int exit_code = 0;
 };
@@ -213,8 +264,29 @@ caf::error start_reporter(service::impl& p, const node_supervisor_actor& node) {
     caf::anon_send_exit(reporter, caf::exit_reason::user_shutdown);
     return std::move(id.error());
   }
+  // Garbage collection of orphaned volumes (volumes, snapshots, ephemerals).
+  auto policy = kube::parse_gc_policy(opts.gc_policy);
+  if (!policy)
+    return make_error(errc::config_invalid, "option --gc-policy: " + message_of(policy.error()));
+  if (*policy == kube::gc_policy::off)
+    return {};
+  kube::volume_gc_options go;
+  go.node_name = opts.node_name;
+  go.policy = *policy;
+  go.grace = std::chrono::duration_cast<std::chrono::seconds>(opts.gc_grace);
+  go.interval = opts.gc_interval;
+  go.metrics = &p.metrics;
+  auto gc = kube::spawn_volume_gc(p.rt->system(), *api, node, go);
+  if (auto id = p.rt->adopt(caf::actor_cast<caf::actor>(gc), "volume-gc", "kube"); !id) {
+    caf::anon_send_exit(gc, caf::exit_reason::user_shutdown);
+    return std::move(id.error());
+  }
+  log::info("service", "volume garbage collection",
+            {{"policy", opts.gc_policy}, {"grace_ms", opts.gc_grace.count()}});
   return {};
 }
+
+caf::error start_cluster_csi(service::impl& p, const std::shared_ptr<kube::client>& api);
 
 /// `open-local controller`: the config controller (every node's
 /// NodeLocalStorage spec from the init config), run only where this process
@@ -249,6 +321,100 @@ caf::error start_controller(service::impl& p) {
   }
   log::info("service", "config controller",
             {{"init_config", opts.init_config}, {"leader_elect", opts.leader_elect}});
+  // Every replica serves CSI: the sidecars elect their own leader, and only
+  // the leader's sidecars call their replica's socket.
+  if (!opts.csi_endpoint.empty())
+    return start_cluster_csi(p, client);
+  return {};
+}
+
+/// `open-local node --agent-address`: the node agent for the controller,
+/// mutual TLS only.
+caf::error start_agent(service::impl& p, const node_supervisor_actor& node) {
+  auto& opts = p.opts;
+  auto tls = load_agent_tls(opts.agent_ca, opts.agent_cert, opts.agent_key);
+  if (!tls)
+    return make_error(code_of(tls.error()),
+                      "the node agent (--agent-address) needs --agent-ca, --agent-cert and "
+                      "--agent-key: " +
+                        message_of(tls.error()));
+  agent_server_options ao;
+  ao.address = opts.agent_address;
+  ao.tls = std::move(*tls);
+  ao.allowed_client_names = opts.agent_allowed_clients;
+  ao.node_name = opts.node_name;
+  ao.version = version_string;
+  ao.system = &p.rt->system();
+  ao.node = node;
+  auto agent = agent_server::start(std::move(ao));
+  if (!agent)
+    return std::move(agent.error());
+  p.agent = std::move(*agent);
+  log::info("service", "serving the node agent",
+            {{"address", opts.agent_address}, {"port", p.agent->port()}});
+  return {};
+}
+
+/// `open-local controller --csi-endpoint`: CSI Identity and Controller for
+/// the sidecars, each request routed to its volume's node through that
+/// node's agent (a node proxy and a volume manager per node, made when first
+/// needed; node addresses from the Node objects).
+caf::error start_cluster_csi(service::impl& p, const std::shared_ptr<kube::client>& api) {
+  auto& opts = p.opts;
+  auto tls = load_agent_tls(opts.agent_ca, opts.agent_cert, opts.agent_key);
+  if (!tls)
+    return make_error(code_of(tls.error()),
+                      "the controller's CSI (--csi-endpoint) reaches nodes through their agents "
+                      "and needs --agent-ca, --agent-cert and --agent-key: " +
+                        message_of(tls.error()));
+  agent_client_options base;
+  base.tls = std::move(*tls);
+  base.connect_timeout = opts.agent_connect_timeout;
+  base.call_timeout = opts.agent_call_timeout;
+  auto server_name = opts.agent_server_name;
+  router_setup rs;
+  rs.make_manager = [base, server_name](caf::actor_system& sys, const std::string& node,
+                                        const std::string& address) {
+    auto co = base;
+    co.target = address;
+    co.expected_server_name = server_name.empty() ? node : server_name;
+    auto proxy = spawn_node_proxy(sys, co, node);
+    auto manager = spawn_volume_manager(sys, manager_setup{node, proxy});
+    // The proxy lives as long as its manager.
+    caf::actor_cast<caf::abstract_actor*>(manager)->attach_functor(
+      [proxy] { caf::anon_send_exit(proxy, caf::exit_reason::user_shutdown); });
+    return manager;
+  };
+  auto router = spawn_volume_router(p.rt->system(), std::move(rs));
+  if (auto id = p.rt->adopt(caf::actor_cast<caf::actor>(router), "volume-router", "cluster"); !id) {
+    caf::anon_send_exit(router, caf::exit_reason::user_shutdown);
+    return std::move(id.error());
+  }
+  kube::node_directory_options dopts;
+  dopts.address_type = opts.node_address_type;
+  dopts.agent_port = static_cast<uint16_t>(opts.agent_port);
+  auto directory =
+    kube::spawn_node_directory(p.rt->system(), api, caf::actor_cast<caf::actor>(router), dopts);
+  if (auto id = p.rt->adopt(directory, "node-directory", "kube"); !id) {
+    caf::anon_send_exit(directory, caf::exit_reason::user_shutdown);
+    return std::move(id.error());
+  }
+  csi_options copts;
+  copts.endpoint = opts.csi_endpoint;
+  copts.driver_name = opts.driver_name;
+  copts.version = version_string;
+  copts.node_id = opts.node_name;
+  copts.controller = true;
+  copts.node = false;
+  auto csi = csi_gateway::start(p.rt->system(), volume_manager_actor{router}, {}, copts);
+  if (!csi)
+    return std::move(csi.error());
+  p.csi = std::move(*csi);
+  log::info("service", "serving CSI Controller",
+            {{"endpoint", opts.csi_endpoint},
+             {"driver", opts.driver_name},
+             {"agent_port", opts.agent_port},
+             {"address_type", opts.node_address_type}});
   return {};
 }
 
@@ -317,6 +483,10 @@ caf::error start_node(service::impl& p) {
       if (auto err = start_reporter(p, node)) {
         return err;
       }
+    if (!opts.agent_address.empty())
+      if (auto err = start_agent(p, node)) {
+        return err;
+      }
     auto manager = spawn_volume_manager(p.rt->system(), manager_setup{opts.node_name, node});
     if (auto id = p.rt->adopt(caf::actor_cast<caf::actor>(manager), "volume-manager", "cluster");
         !id)
@@ -330,6 +500,9 @@ caf::error start_node(service::impl& p) {
       copts.max_volumes = static_cast<int64_t>(opts.max_volumes);
       copts.allowed_paths = opts.csi_allowed_paths;
       copts.state_dir = opts.state_dir;
+      // In a cluster (`open-local node`) kubelet needs Identity and Node;
+      // the controller serves Controller for the sidecars.
+      copts.controller = !opts.kube;
       auto csi = csi_gateway::start(p.rt->system(), manager, node, copts);
       if (!csi) {
         return std::move(csi.error());
@@ -427,6 +600,10 @@ int service::stop() {
     p.csi->set_ready(false);
     p.csi->stop(p.opts.drain_timeout);
     p.csi.reset(); // drops its actor handles before the actors stop
+  }
+  if (p.agent) {
+    p.agent->stop(p.opts.drain_timeout);
+    p.agent.reset();
   }
   p.rt->shutdown();
   p.http.reset();

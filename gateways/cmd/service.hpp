@@ -57,8 +57,28 @@ struct service_options {
   std::chrono::milliseconds report_interval{2'000};     ///< NodeLocalStorage status check
   std::chrono::milliseconds heartbeat_interval{60'000}; ///< unchanged status re-written
   bool force_init = false; ///< resourceToBeInited may take devices holding content
+  /// Garbage collection of this node's orphaned volumes (`open-local node`):
+  /// "delete", "dry-run" (report only) or "off".
+  std::string gc_policy = "delete";
+  std::chrono::milliseconds gc_grace{3'600'000};
+  std::chrono::milliseconds gc_interval{60'000};
   uint64_t kube_qps = 20;
   uint64_t kube_burst = 40;
+
+  // The node agent (cluster mode): `open-local node` serves it to the
+  // controller over mutual TLS; `open-local controller` calls it.
+  std::string agent_address; ///< node: "0.0.0.0:1736" ("" = no agent)
+  std::string agent_ca;      ///< PEM file of the agent CA (both sides)
+  std::string agent_cert;    ///< PEM file of this side's certificate
+  std::string agent_key;     ///< PEM file of this side's key
+  /// node: the client certificate names (CN or SAN) that may call
+  std::vector<std::string> agent_allowed_clients = {"open-local-controller"};
+  uint64_t agent_port = 1736;                   ///< controller: the nodes' agent port
+  std::string node_address_type = "InternalIP"; ///< controller: which Node address to dial
+  /// controller: the SAN the nodes' certificates carry ("" = each node's name)
+  std::string agent_server_name = "open-local-node";
+  std::chrono::milliseconds agent_connect_timeout{5'000};
+  std::chrono::milliseconds agent_call_timeout{300'000};
 
   // Which parts run: the node side (discovery, node actors, volume manager,
   // CSI) and the cluster controller (`open-local controller`).
@@ -80,6 +100,8 @@ struct service_options {
   void declare_reporting(option_set& set);
   /// Declares the controller's options.
   void declare_controller(option_set& set);
+  /// Declares the node agent's options (`open-local node`).
+  void declare_agent(option_set& set);
 };
 
 /// Applies --log-level and --log-format. Errors name the bad value.

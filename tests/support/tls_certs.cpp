@@ -182,4 +182,25 @@ pem_pair make_self_signed(const std::string& common_name) {
   return to_pem(cert.get(), key.get());
 }
 
+pem_pair issue_cert(const pem_pair& ca, const std::string& common_name, const std::string& san,
+                    bool server) {
+  bio_ptr cert_bio{BIO_new_mem_buf(ca.cert.data(), static_cast<int>(ca.cert.size()))};
+  bio_ptr key_bio{BIO_new_mem_buf(ca.key.data(), static_cast<int>(ca.key.size()))};
+  if (!cert_bio || !key_bio)
+    fail("BIO_new_mem_buf");
+  x509_ptr ca_cert{PEM_read_bio_X509(cert_bio.get(), nullptr, nullptr, nullptr)};
+  pkey_ptr ca_key{PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr)};
+  if (!ca_cert || !ca_key)
+    fail("reading the CA's PEM");
+  cert_spec spec{{{"CN", common_name}},
+                 {{NID_basic_constraints, "critical,CA:FALSE"},
+                  {NID_key_usage, "critical,digitalSignature,keyEncipherment"},
+                  {NID_ext_key_usage, server ? "serverAuth" : "clientAuth"}}};
+  if (!san.empty())
+    spec.extensions.emplace_back(NID_subject_alt_name, san.c_str());
+  pkey_ptr key = make_key();
+  x509_ptr cert = make_cert(spec, key.get(), ca_cert.get(), ca_key.get());
+  return to_pem(cert.get(), key.get());
+}
+
 } // namespace olocal::test

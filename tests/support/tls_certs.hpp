@@ -33,4 +33,10 @@ test_pki make_test_pki(std::string client_common_name = "open-local-test");
 /// usable as a server certificate that no test CA vouches for.
 pem_pair make_self_signed(const std::string& common_name = "localhost");
 
+/// A certificate signed by `ca` (a test_pki's ca): CN `common_name`, the
+/// subjectAltName `san` in OpenSSL's form ("DNS:node-1,IP:127.0.0.2"; "" =
+/// none), extendedKeyUsage serverAuth or clientAuth.
+pem_pair issue_cert(const pem_pair& ca, const std::string& common_name, const std::string& san,
+                    bool server);
+
 } // namespace olocal::test
