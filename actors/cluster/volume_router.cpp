@@ -340,10 +340,47 @@ void try_candidate(router_pointer self, provision_req req, std::string id,
     });
 }
 
+/// A clone or restore is a copy on the node that holds its source (local
+/// storage): found there, it goes there, if the requirements allow it.
+void provision_from_source(router_pointer self, provision_req req, std::string id,
+                           caf::typed_response_promise<volume_record> rp,
+                           std::function<void()> done) {
+  auto fail = failure(self, rp, done);
+  bool from_snapshot = !req.source_snapshot.empty();
+  auto source = from_snapshot ? req.source_snapshot : req.source_volume;
+  auto what = std::string{from_snapshot ? "source snapshot " : "source volume "} + source;
+  auto place = [self, req, id, what, rp, done, fail](const std::string& node) mutable {
+    if (!req.nodes.empty() &&
+        std::find(req.nodes.begin(), req.nodes.end(), node) == req.nodes.end())
+      return fail(make_error(errc::resource_exhausted,
+                             what + " is on node " + node +
+                               ", which the accessibility requirements exclude (" +
+                               join(req.nodes) + "): a copy is made on its source's node"));
+    auto only = std::make_shared<const std::vector<std::string>>(std::vector<std::string>{node});
+    try_candidate(self, std::move(req), std::move(id), std::move(only), 0, {}, rp, std::move(done));
+  };
+  auto missing = [what, fail](const node_failures& failures) mutable {
+    if (!failures.empty())
+      return fail(unreachable_error(what, failures));
+    fail(make_error(errc::not_found, what + " does not exist"));
+  };
+  if (from_snapshot)
+    find_snapshot(self, source, place, missing);
+  else
+    find_volume(
+      self, source,
+      [place](const std::string& node, const std::optional<volume_record>&) mutable {
+        place(node);
+      },
+      missing);
+}
+
 void provision(router_pointer self, provision_req req, std::string id,
                caf::typed_response_promise<volume_record> rp, std::function<void()> done) {
   auto& st = self->state;
   auto fail = failure(self, rp, done);
+  if (!remembered(st, id) && (!req.source_snapshot.empty() || !req.source_volume.empty()))
+    return provision_from_source(self, std::move(req), std::move(id), rp, std::move(done));
   std::vector<std::string> candidates;
   if (auto node = remembered(st, id)) {
     candidates.push_back(*node); // a repeat goes where the first one went

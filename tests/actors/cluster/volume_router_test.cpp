@@ -541,3 +541,30 @@ TEST_F(volume_router_test, a_manager_that_ended_is_unavailable) {
   expect_error(request<volume_page>(router, list_volumes_req{}), errc::unavailable, "node a");
   EXPECT_EQ(*request<uint64_t>(router, capacity_req{{}, {}}), 100 * gib);
 }
+
+TEST_F(volume_router_test, clones_and_restores_go_to_their_sources_node) {
+  add_nodes({"a", "b", "c"});
+  models["c"]->add_volume("src");
+  models["b"]->add_volume("other");
+  models["b"]->add_snapshot("snap", "other");
+  // The scheduler preferred a, but the copy must live beside its source.
+  auto clone = create("clone-1", {"a", "b", "c"});
+  clone.source_volume = "src";
+  auto rec = request<volume_record>(router, clone);
+  ASSERT_TRUE(rec) << render(rec.error());
+  EXPECT_EQ(rec->node, "c");
+  EXPECT_EQ(models["a"]->provisions, 0);
+  auto restore = create("restore-1", {});
+  restore.source_snapshot = "snap";
+  rec = request<volume_record>(router, restore);
+  ASSERT_TRUE(rec) << render(rec.error());
+  EXPECT_EQ(rec->node, "b");
+  // Requirements that exclude the source's node: refused, naming it.
+  auto excluded = create("clone-2", {"a"});
+  excluded.source_volume = "src";
+  expect_error(request<volume_record>(router, excluded), errc::resource_exhausted, "node c");
+  auto missing = create("clone-3", {});
+  missing.source_volume = "nope";
+  expect_error(request<volume_record>(router, missing), errc::not_found, "nope");
+  EXPECT_EQ(models["a"]->provisions, 0);
+}

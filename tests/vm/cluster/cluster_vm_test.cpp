@@ -464,6 +464,21 @@ TEST_F(cluster_vm, create_lands_on_the_selected_node_idempotently_and_follows_th
     auto snap = srsp.snapshot().snapshot_id();
     c().api->put("volumesnapshotcontents", vsc_object("vsc-1", snap));
     EXPECT_TRUE(has_lv(c().vg_a->vg, snap));
+
+    // A restore is a copy beside its source: on node-a, though node-b leads.
+    auto restore = create_request("pvc-cluster-restore", {"node-a", "node-b"}, {"node-b"});
+    restore.mutable_volume_content_source()->mutable_snapshot()->set_snapshot_id(snap);
+    pb::CreateVolumeResponse rrsp;
+    st = call_create(restore, rrsp);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    c().api->put("persistentvolumes", pv_object("pv-restore", "pvc-cluster-restore", "Delete"));
+    EXPECT_EQ(node_of(rrsp), "node-a");
+    EXPECT_TRUE(has_lv(c().vg_a->vg, "pvc-cluster-restore"));
+    EXPECT_FALSE(has_lv(c().vg_b->vg, "pvc-cluster-restore"));
+    st = call_delete("pvc-cluster-restore");
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    c().api->remove("persistentvolumes", "", "pv-restore");
+
     grpc::ClientContext dctx;
     dctx.set_deadline(std::chrono::system_clock::now() + 180s);
     pb::DeleteSnapshotRequest dreq;
