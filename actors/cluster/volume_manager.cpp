@@ -100,7 +100,7 @@ namespace {
 
 struct manager_state {
   manager_setup setup;
-  std::map<std::string, serial_queue> by_name; ///< per-name serialization
+  keyed_queues by_name; ///< per-name serialization
   uint64_t provisioned = 0;
   uint64_t deleted = 0;
   uint64_t snapshots = 0;
@@ -110,24 +110,10 @@ struct manager_state {
 
 using manager_pointer = volume_manager_actor::stateful_pointer<manager_state>;
 
-/// Runs `op(rp, done)` when every earlier request for `name` has finished:
-/// `rp` is the promise the handler answers with (returned here), `done` ends
-/// the operation and lets the next one for that name start.
+/// Runs `op(rp, done)` when every earlier request for `name` has finished.
 template <class T, class Op>
 caf::typed_response_promise<T> for_name(manager_pointer self, const std::string& name, Op op) {
-  auto rp = self->make_response_promise<T>();
-  self->state.by_name[name].push([self, name, op, rp]() mutable {
-    op(rp, std::function<void()>{[self, name] {
-         auto& st = self->state;
-         auto it = st.by_name.find(name);
-         if (it == st.by_name.end())
-           return;
-         it->second.finish();
-         if (!it->second.busy() && it->second.waiting() == 0)
-           st.by_name.erase(it);
-       }});
-  });
-  return rp;
+  return serialized<T>(self, self->state.by_name, name, std::move(op));
 }
 
 struct found_lv {

@@ -27,9 +27,9 @@ struct node_entry {
 
 struct router_state {
   router_setup setup;
-  std::map<std::string, node_entry> nodes;     ///< by name (so: sorted)
-  std::map<std::string, std::string> located;  ///< volume or snapshot id -> node
-  std::map<std::string, serial_queue> by_name; ///< per-id serialization
+  std::map<std::string, node_entry> nodes;    ///< by name (so: sorted)
+  std::map<std::string, std::string> located; ///< volume or snapshot id -> node
+  keyed_queues by_name;                       ///< per-id serialization
   std::string last_error;
   static inline const char* name = "volume-router";
 
@@ -251,22 +251,10 @@ void find_snapshot(router_pointer self, const std::string& id, Found found, Miss
 }
 
 /// Runs `op(rp, done)` when every earlier request for `id` has finished (as
-/// the volume manager's for_name): `done` lets the next one start.
+/// the volume manager's for_name).
 template <class T, class Op>
 caf::typed_response_promise<T> for_id(router_pointer self, const std::string& id, Op op) {
-  auto rp = self->make_response_promise<T>();
-  self->state.by_name[id].push([self, id, op, rp]() mutable {
-    op(rp, std::function<void()>{[self, id] {
-         auto& st = self->state;
-         auto it = st.by_name.find(id);
-         if (it == st.by_name.end())
-           return;
-         it->second.finish();
-         if (!it->second.busy() && it->second.waiting() == 0)
-           st.by_name.erase(it);
-       }});
-  });
-  return rp;
+  return serialized<T>(self, self->state.by_name, id, std::move(op));
 }
 
 /// Answers `err` (remembered as the last error) and ends the operation.
@@ -422,33 +410,48 @@ void provision(router_pointer self, provision_req req, std::string id,
 
 // -- requests on an existing volume or snapshot ------------------------------------------
 
-void unprovision(router_pointer self, std::string id, caf::typed_response_promise<bool> rp,
-                 std::function<void()> done) {
+/// Asks `node` to remove `id` with `req` (DeleteVolume, DeleteSnapshot):
+/// its answer, or false when the node no longer has it (idempotent).
+template <class Req>
+void remove_on(router_pointer self, const std::string& node, std::string id, Req req,
+               caf::typed_response_promise<bool> rp, std::function<void()> done) {
   auto fail = failure(self, rp, done);
-  find_volume(
-    self, id,
-    [self, id, rp, done, fail](const std::string& node, std::optional<volume_record>) mutable {
-      ask<bool>(
-        self, node, unprovision_req{id},
-        [self, id, rp, done](bool removed) mutable {
-          self->state.located.erase(id);
-          rp.deliver(removed);
-          done();
-        },
-        [self, id, rp, done, fail](caf::error err) mutable {
-          if (code_of(err) != errc::not_found)
-            return fail(err);
-          self->state.located.erase(id);
-          rp.deliver(false);
-          done();
-        });
+  ask<bool>(
+    self, node, std::move(req),
+    [self, id, rp, done](bool removed) mutable {
+      self->state.located.erase(id);
+      rp.deliver(removed);
+      done();
     },
-    [id, rp, done, fail](const node_failures& failures) mutable {
-      if (!failures.empty())
-        return fail(unreachable_error("volume " + id, failures));
-      rp.deliver(false); // nothing was there: DeleteVolume is idempotent
+    [self, id, rp, done, fail](caf::error err) mutable {
+      if (code_of(err) != errc::not_found)
+        return fail(err);
+      self->state.located.erase(id);
+      rp.deliver(false);
       done();
     });
+}
+
+/// Nothing was found: false (removal is idempotent) when every node
+/// answered, unavailable naming the silent nodes otherwise.
+auto removed_nowhere(std::string what, caf::typed_response_promise<bool> rp,
+                     std::function<void()> done, std::function<void(const caf::error&)> fail) {
+  return [what, rp, done, fail](const node_failures& failures) mutable {
+    if (!failures.empty())
+      return fail(unreachable_error(what, failures));
+    rp.deliver(false);
+    done();
+  };
+}
+
+void unprovision(router_pointer self, std::string id, caf::typed_response_promise<bool> rp,
+                 std::function<void()> done) {
+  find_volume(
+    self, id,
+    [self, id, rp, done](const std::string& node, std::optional<volume_record>) mutable {
+      remove_on(self, node, id, unprovision_req{id}, rp, done);
+    },
+    removed_nowhere("volume " + id, rp, done, failure(self, rp, done)));
 }
 
 void resize(router_pointer self, resize_req req, caf::typed_response_promise<volume_record> rp,
@@ -507,31 +510,12 @@ void snapshot(router_pointer self, snapshot_req req,
 
 void delete_snapshot(router_pointer self, std::string id, caf::typed_response_promise<bool> rp,
                      std::function<void()> done) {
-  auto fail = failure(self, rp, done);
   find_snapshot(
     self, id,
-    [self, id, rp, done, fail](const std::string& node) mutable {
-      ask<bool>(
-        self, node, delete_snapshot_req{id},
-        [self, id, rp, done](bool removed) mutable {
-          self->state.located.erase(id);
-          rp.deliver(removed);
-          done();
-        },
-        [self, id, rp, done, fail](caf::error err) mutable {
-          if (code_of(err) != errc::not_found)
-            return fail(err);
-          self->state.located.erase(id);
-          rp.deliver(false);
-          done();
-        });
+    [self, id, rp, done](const std::string& node) mutable {
+      remove_on(self, node, id, delete_snapshot_req{id}, rp, done);
     },
-    [id, rp, done, fail](const node_failures& failures) mutable {
-      if (!failures.empty())
-        return fail(unreachable_error("snapshot " + id, failures));
-      rp.deliver(false);
-      done();
-    });
+    removed_nowhere("snapshot " + id, rp, done, failure(self, rp, done)));
 }
 
 void query(router_pointer self, std::string id, caf::typed_response_promise<volume_record> rp) {

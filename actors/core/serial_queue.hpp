@@ -9,6 +9,8 @@
 #include <cstddef>
 #include <deque>
 #include <functional>
+#include <map>
+#include <string>
 #include <utility>
 
 namespace olocal {
@@ -44,5 +46,30 @@ private:
   std::deque<std::function<void()>> ops_;
   bool busy_ = false;
 };
+
+/// One serial_queue per key (a volume name), made on first use and dropped
+/// when idle, inside one actor's state.
+using keyed_queues = std::map<std::string, serial_queue>;
+
+/// Runs `op(rp, done)` in `self` when every earlier operation queued under
+/// `key` has finished: `rp` is the promise the handler answers with (returned
+/// here), `done` ends the operation and lets the next one for the key start.
+/// `queues` must live in `self`'s state.
+template <class T, class Self, class Op>
+auto serialized(Self* self, keyed_queues& queues, const std::string& key, Op op) {
+  auto rp = self->template make_response_promise<T>();
+  auto* all = &queues;
+  queues[key].push([all, key, op, rp]() mutable {
+    op(rp, std::function<void()>{[all, key] {
+         auto it = all->find(key);
+         if (it == all->end())
+           return;
+         it->second.finish();
+         if (!it->second.busy() && it->second.waiting() == 0)
+           all->erase(it);
+       }});
+  });
+  return rp;
+}
 
 } // namespace olocal
