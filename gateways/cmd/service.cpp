@@ -328,16 +328,25 @@ caf::error start_controller(service::impl& p) {
   return {};
 }
 
+/// The agent's TLS material from --agent-ca/--agent-cert/--agent-key; the
+/// error says who needs it and which file is wrong.
+caf::expected<agent_tls> agent_tls_for(const service_options& opts, const std::string& who) {
+  auto tls = load_agent_tls(opts.agent_ca, opts.agent_cert, opts.agent_key);
+  if (!tls)
+    return make_error(code_of(tls.error()), who +
+                                              " needs --agent-ca, --agent-cert and "
+                                              "--agent-key: " +
+                                              message_of(tls.error()));
+  return tls;
+}
+
 /// `open-local node --agent-address`: the node agent for the controller,
 /// mutual TLS only.
 caf::error start_agent(service::impl& p, const node_supervisor_actor& node) {
   auto& opts = p.opts;
-  auto tls = load_agent_tls(opts.agent_ca, opts.agent_cert, opts.agent_key);
+  auto tls = agent_tls_for(opts, "the node agent (--agent-address)");
   if (!tls)
-    return make_error(code_of(tls.error()),
-                      "the node agent (--agent-address) needs --agent-ca, --agent-cert and "
-                      "--agent-key: " +
-                        message_of(tls.error()));
+    return std::move(tls.error());
   agent_server_options ao;
   ao.address = opts.agent_address;
   ao.tls = std::move(*tls);
@@ -361,12 +370,10 @@ caf::error start_agent(service::impl& p, const node_supervisor_actor& node) {
 /// needed; node addresses from the Node objects).
 caf::error start_cluster_csi(service::impl& p, const std::shared_ptr<kube::client>& api) {
   auto& opts = p.opts;
-  auto tls = load_agent_tls(opts.agent_ca, opts.agent_cert, opts.agent_key);
+  auto tls = agent_tls_for(opts, "the controller's CSI (--csi-endpoint) reaches nodes through "
+                                 "their agents and");
   if (!tls)
-    return make_error(code_of(tls.error()),
-                      "the controller's CSI (--csi-endpoint) reaches nodes through their agents "
-                      "and needs --agent-ca, --agent-cert and --agent-key: " +
-                        message_of(tls.error()));
+    return std::move(tls.error());
   agent_client_options base;
   base.tls = std::move(*tls);
   base.connect_timeout = opts.agent_connect_timeout;

@@ -261,6 +261,24 @@ TEST(cli, node_without_a_reachable_configuration_names_the_problem) {
   EXPECT_NE(r.err.find("/nonexistent/kubeconfig"), std::string::npos) << r.err;
 }
 
+TEST(cli, cluster_mode_without_agent_certificates_names_what_is_missing) {
+  auto dir = fs::temp_directory_path() / ("olocal-agent-" + std::to_string(::getpid()));
+  write_kubeconfig(dir / "config", "http://127.0.0.1:1");
+  fs::create_directories(dir / "sys" / "block");
+  auto node = run({"node", "--kubeconfig", (dir / "config").string(), "--csi-endpoint", "",
+                   "--http-port", "0", "--sysfs", (dir / "sys").string(), "--state-dir",
+                   (dir / "state").string(), "--agent-address", "127.0.0.1:0"});
+  EXPECT_EQ(node.exit_code, 2) << node.err;
+  EXPECT_NE(node.err.find("--agent-ca"), std::string::npos) << node.err;
+  auto controller =
+    run({"controller", "--kubeconfig", (dir / "config").string(), "--leader-elect=false",
+         "--http-port", "0", "--csi-endpoint", "unix://" + (dir / "csi.sock").string(),
+         "--agent-ca", (dir / "missing-ca.pem").string()});
+  EXPECT_EQ(controller.exit_code, 2) << controller.err;
+  EXPECT_NE(controller.err.find("missing-ca.pem"), std::string::npos) << controller.err;
+  fs::remove_all(dir);
+}
+
 TEST(cli, controller_writes_node_specs_from_the_init_config_as_the_leader) {
   test::fake_apiserver api;
   for (auto [name, role] : {std::pair{"n1", "worker"}, {"n2", "master"}})
