@@ -33,7 +33,9 @@ Commands:
   node         run on a Kubernetes node: the node's actors, CSI on a unix socket and
                the node's NodeLocalStorage status
   controller   run the cluster side: every node's NodeLocalStorage spec from the
-               NodeLocalStorageInitConfig (leader-elected)
+               NodeLocalStorageInitConfig (leader-elected), CSI Controller over the
+               nodes' agents
+  scheduler    run the kube-scheduler extender over the placement actor's view
   volume       create, list, get, expand, delete, publish and unpublish volumes
                through the CSI socket (see 'open-local volume --help')
   snapshot     create, list and delete snapshots through the CSI socket
@@ -236,6 +238,26 @@ int cmd_controller(const std::vector<std::string>& args) {
     "SIGTERM or SIGINT.");
 }
 
+int cmd_scheduler(const std::vector<std::string>& args) {
+  service_options opts;
+  opts.node = false;
+  opts.scheduler = true;
+  opts.http_port = 9354; // beside a node's 9353 on the same host
+  option_set set{"scheduler"};
+  opts.declare_common(set);
+  opts.declare_kube(set);
+  opts.declare_scheduler(set);
+  return run_service(
+    opts, set, args,
+    "Runs the kube-scheduler extender: the placement actor builds the cluster's view of\n"
+    "local storage from the API (NodeLocalStorage capacity; PVs, reservations and inline\n"
+    "volumes charged) and answers /scheduler/predicates and /scheduler/priorities with\n"
+    "open-local's paths and kube-scheduler's extender JSON, the placement API\n"
+    "/apis/scheduling/{ns}/persistentvolumeclaims/{name}?nodeName=, /cache, /version and\n"
+    "/metrics (local_*) on --port. Not ready until every informer has synced. Stops\n"
+    "gracefully on SIGTERM or SIGINT.");
+}
+
 } // namespace
 } // namespace olocal
 
@@ -263,6 +285,8 @@ int main(int argc, char** argv) {
     return cmd_node(args);
   if (command == "controller")
     return cmd_controller(args);
+  if (command == "scheduler")
+    return cmd_scheduler(args);
   if (command == "volume")
     return run_volume_command(args);
   if (command == "snapshot")

@@ -15,17 +15,22 @@
 #include "gateways/cmd/file_pool.hpp"
 #include "gateways/cmd/version.hpp"
 #include "gateways/csi/csi_gateway.hpp"
+#include "gateways/extender/extender.hpp"
+#include "gateways/http/server.hpp"
 #include "gateways/kube/client.hpp"
 #include "gateways/kube/config_controller.hpp"
 #include "gateways/kube/kube_config.hpp"
 #include "gateways/kube/leader.hpp"
 #include "gateways/kube/node_directory.hpp"
 #include "gateways/kube/node_reporter.hpp"
+#include "gateways/kube/placement_actor.hpp"
 #include "gateways/kube/volume_gc.hpp"
 #include "gateways/metrics/metrics.hpp"
 
+#include <boost/json.hpp>
 #include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/send.hpp>
 
 #include <algorithm>
@@ -154,6 +159,21 @@ void service_options::declare_agent(option_set& set) {
                "replaces the default open-local-controller)");
 }
 
+void service_options::declare_scheduler(option_set& set) {
+  set.add("address", extender_address, "address of the scheduler extender's HTTP endpoints");
+  set.add("port", extender_port,
+          "port of the scheduler extender (/scheduler/predicates, /scheduler/priorities, "
+          "/apis/scheduling/..., /cache, /version, /metrics)",
+          1, 65535);
+  set.add_choice("scheduler-strategy", scheduler_strategy, {"binpack", "spread"},
+                 "binpack fills the fullest volume groups first; spread the emptiest");
+  set.add("enabled-node-anti-affinity", anti_affinity,
+          "keep pods without Device/MountPoint volumes off nodes that still have free ones: "
+          "\"MountPoint=5,Device=2\" (weights 0..10; a bare type weighs 5)");
+  set.add("reservation-ttl", reservation_ttl,
+          "how long a reservation made for a PVC (the placement API) holds without a PV");
+}
+
 void service_options::declare_controller(option_set& set) {
   set.add("initconfig", init_config,
           "the NodeLocalStorageInitConfig every node's NodeLocalStorage spec comes from "
@@ -202,6 +222,7 @@ struct service::impl {
   std::unique_ptr<observability> http;
   std::unique_ptr<csi_gateway> csi;
   std::unique_ptr<agent_server> agent;
+  std::unique_ptr<http::server> extender;
   bool stopped = false;
   int exit_code = 0;
 };
@@ -425,6 +446,131 @@ caf::error start_cluster_csi(service::impl& p, const std::shared_ptr<kube::clien
   return {};
 }
 
+/// POST /apis/scheduling/{ns}/persistentvolumeclaims/{name}?nodeName=: a
+/// reservation through the placement actor, answered with open-local's
+/// JSON; 400 for a malformed request, 500 with the reason otherwise.
+void reserve_route(caf::actor_system& sys, kube::placement_actor placement,
+                   const http::request& req, http::responder respond) {
+  auto text = [](unsigned status, std::string body) {
+    http::response r;
+    r.status = status;
+    r.body = std::move(body) + "\n";
+    return r;
+  };
+  constexpr std::string_view prefix = "/apis/scheduling/";
+  auto rest = std::string_view{req.path}.substr(prefix.size());
+  auto slash = rest.find('/');
+  constexpr std::string_view middle = "/persistentvolumeclaims/";
+  if (slash == std::string_view::npos || rest.substr(slash, middle.size()) != middle ||
+      rest.substr(slash + middle.size()).find('/') != std::string_view::npos || slash == 0 ||
+      rest.size() == slash + middle.size())
+    return respond(
+      text(400, "expected /apis/scheduling/{namespace}/persistentvolumeclaims/{name}"));
+  kube::reserve_req r;
+  r.pvc_namespace = std::string{rest.substr(0, slash)};
+  r.pvc_name = std::string{rest.substr(slash + middle.size())};
+  r.node = extender::query_param(req.query, "nodeName");
+  if (r.node.empty())
+    return respond(text(400, "query parameter nodeName is missing"));
+  sys.spawn([placement, r, respond, text](caf::event_based_actor* self) {
+    self->request(placement, std::chrono::seconds{30}, r)
+      .then(
+        [respond, r](kube::pvc_reservation& got) {
+          auto& a = got.assignment;
+          boost::json::object o{
+            {"node", got.node},
+            {"vgName", a.vg},
+            {"device", a.kind == placement::volume_kind::device ? a.unit : ""},
+            {"disk", a.kind == placement::volume_kind::mount_point ? a.unit : ""},
+            {"volumeType", placement::to_string(a.kind)},
+            {"persistentVolumeClaim", r.pvc_namespace + "/" + r.pvc_name}};
+          http::response res;
+          res.content_type = "application/json";
+          res.body = boost::json::serialize(o);
+          respond(std::move(res));
+        },
+        [respond, text](caf::error& err) { respond(text(500, render(err))); });
+  });
+}
+
+/// `open-local scheduler`: the placement actor (the cluster's view from
+/// informers) and the scheduler extender's HTTP endpoints over it.
+caf::error start_scheduler(service::impl& p) {
+  auto& opts = p.opts;
+  auto api = make_kube_client(opts);
+  if (!api)
+    return api.error();
+  auto weights = extender::parse_anti_affinity(opts.anti_affinity);
+  if (!weights)
+    return make_error(errc::config_invalid,
+                      "option --enabled-node-anti-affinity: " + message_of(weights.error()));
+  auto how = opts.scheduler_strategy == "spread" ? placement::strategy::spread
+                                                 : placement::strategy::binpack;
+  auto reader = std::make_shared<kube::placement_reader>();
+  kube::placement_options po;
+  po.strategy = how;
+  po.reservation_ttl = opts.reservation_ttl;
+  auto actor = kube::spawn_placement(p.rt->system(), *api, reader, po);
+  if (auto id = p.rt->adopt(caf::actor_cast<caf::actor>(actor), "placement", "cluster"); !id) {
+    caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
+    return std::move(id.error());
+  }
+  extender::extender_options eo;
+  eo.how = how;
+  eo.weights = *weights;
+  eo.version = std::string{version_string} + "-" + git_commit;
+  http::server_options so;
+  so.address = opts.extender_address;
+  so.port = static_cast<uint16_t>(opts.extender_port);
+  so.threads = 2;
+  so.max_body_bytes = 64u << 20; // a whole NodeList (nodeCacheCapable: false) of a big cluster
+  auto* sys = &p.rt->system();
+  auto handler = [reader, actor, eo, sys](http::request req, http::responder respond) {
+    auto snap = reader->current();
+    auto& path = req.path;
+    bool post = req.method == "POST";
+    if (path == "/scheduler/predicates" && post)
+      return respond(extender::predicates(req.body, snap.get(), eo));
+    if (path == "/scheduler/priorities" && post)
+      return respond(extender::priorities(req.body, snap.get(), eo));
+    if (path == "/cache" && (post || req.method == "GET"))
+      return respond(extender::cache(req.query, snap.get()));
+    if (path.rfind("/apis/scheduling/", 0) == 0 && post)
+      return reserve_route(*sys, actor, req, std::move(respond));
+    http::response r;
+    if (req.method != "GET") {
+      r.status = 405;
+      r.body = req.method + " " + path + " is not served\n";
+    } else if (path == "/version") {
+      r.body = eo.version + "\n";
+    } else if (path == "/metrics") {
+      r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+      r.body = snap->view ? extender::local_metrics(*snap->view) : std::string{};
+    } else if (path == "/healthz") {
+      r.body = "ok\n";
+    } else if (path == "/readyz") {
+      bool ok = snap->synced;
+      r.status = ok ? 200 : 503;
+      r.body = ok ? "ok\n" : "not synced\n";
+    } else {
+      r.status = 404;
+      r.body = path + " is not served\n";
+    }
+    respond(std::move(r));
+  };
+  try {
+    p.extender = std::make_unique<http::server>(so, handler);
+  } catch (const std::system_error& e) {
+    return make_error(errc::io_error, "scheduler extender on " + opts.extender_address + ":" +
+                                        std::to_string(opts.extender_port) + ": " + e.what());
+  }
+  log::info("service", "serving the scheduler extender",
+            {{"address", opts.extender_address},
+             {"port", p.extender->port()},
+             {"strategy", opts.scheduler_strategy}});
+  return {};
+}
+
 /// The node side: discovery, the node supervisor, the volume manager and the
 /// CSI gateway (and, for `open-local node`, the NodeLocalStorage reporter).
 caf::error start_node(service::impl& p) {
@@ -550,6 +696,11 @@ caf::expected<std::unique_ptr<service>> service::start(const service_options& op
       p->rt->shutdown();
       return err;
     }
+  if (opts.scheduler)
+    if (auto err = start_scheduler(*p)) {
+      p->rt->shutdown();
+      return err;
+    }
 
   observability_options hopts;
   hopts.address = opts.http_address;
@@ -611,6 +762,10 @@ int service::stop() {
   if (p.agent) {
     p.agent->stop(p.opts.drain_timeout);
     p.agent.reset();
+  }
+  if (p.extender) {
+    abandoned += p.extender->stop(p.opts.drain_timeout);
+    p.extender.reset(); // its handler holds actor handles
   }
   p.rt->shutdown();
   p.http.reset();

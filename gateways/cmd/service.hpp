@@ -80,10 +80,18 @@ struct service_options {
   std::chrono::milliseconds agent_connect_timeout{5'000};
   std::chrono::milliseconds agent_call_timeout{300'000};
 
+  // `open-local scheduler`: the placement actor and the scheduler extender.
+  std::string extender_address = "0.0.0.0";
+  uint64_t extender_port = 23000;
+  std::string scheduler_strategy = "binpack";
+  std::string anti_affinity; ///< --enabled-node-anti-affinity ("MountPoint=5,Device=2")
+  std::chrono::milliseconds reservation_ttl{300'000};
+
   // Which parts run: the node side (discovery, node actors, volume manager,
   // CSI) and the cluster controller (`open-local controller`).
   bool node = true;
   bool controller = false;
+  bool scheduler = false;
   std::string init_config = "open-local"; ///< the NodeLocalStorageInitConfig's name
   bool leader_elect = true;
   std::string lease_namespace = default_namespace();
@@ -102,6 +110,8 @@ struct service_options {
   void declare_controller(option_set& set);
   /// Declares the node agent's options (`open-local node`).
   void declare_agent(option_set& set);
+  /// Declares the scheduler extender's options (`open-local scheduler`).
+  void declare_scheduler(option_set& set);
 };
 
 /// Applies --log-level and --log-format. Errors name the bad value.

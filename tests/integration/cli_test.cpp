@@ -16,7 +16,9 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <netinet/in.h>
 #include <sstream>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -59,7 +61,7 @@ struct running_process {
     std::vector<std::string> args = {
       binary(),    command, "--http-port", "0",       "--port-file", (dir / "port").string(),
       "--workers", "2",     "--node-name", "cli-node"};
-    if (command != "controller") // the node side's options
+    if (command == "standalone" || command == "node") // the node side's options
       args.insert(args.end(), {"--sysfs", (dir / "sys").string(), "--csi-endpoint", endpoint(),
                                "--state-dir", (dir / "state").string()});
     args.insert(args.end(), extra.begin(), extra.end());
@@ -320,5 +322,122 @@ TEST(cli, controller_writes_node_specs_from_the_init_config_as_the_leader) {
   ASSERT_TRUE(released);
   EXPECT_EQ(kube::object{*released}.string_at("spec.holderIdentity"), "")
     << "the lease is released at a clean stop";
+  fs::remove_all(dir);
+}
+
+namespace {
+
+/// A TCP port that was free a moment ago (the extender's --port takes no 0).
+uint16_t free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+boost::json::object nls_with_pool(const std::string& node, const std::string& allocatable) {
+  return boost::json::parse(R"({"apiVersion":"csi.aliyun.com/v1alpha1","kind":"NodeLocalStorage",)"
+                            R"("metadata":{"name":")" +
+                            node + R"("},"spec":{"nodeName":")" + node +
+                            R"("},"status":{"nodeStorageInfo":{"volumeGroups":[{"name":"pool0",)"
+                            R"("total":)" +
+                            allocatable + R"(,"available":)" + allocatable + R"(,"allocatable":)" +
+                            allocatable +
+                            R"(}]},"filteredStorageInfo":{"volumeGroups":["pool0"]}}})")
+    .as_object();
+}
+
+} // namespace
+
+TEST(cli, scheduler_answers_kube_schedulers_extender_calls_from_the_cluster_view) {
+  test::fake_apiserver api;
+  for (auto node : {"n1", "n2"})
+    api.put("nodes", boost::json::parse(R"({"apiVersion":"v1","kind":"Node","metadata":)"
+                                        R"({"name":")" +
+                                        std::string{node} + R"("}})")
+                       .as_object());
+  api.put("nodelocalstorages", nls_with_pool("n1", "10737418240"));
+  api.put("nodelocalstorages", nls_with_pool("n2", "1073741824"));
+  api.put("storageclasses",
+          boost::json::parse(R"({"apiVersion":"storage.k8s.io/v1","kind":"StorageClass",)"
+                             R"("metadata":{"name":"open-local-lvm"},)"
+                             R"("provisioner":"local.csi.aliyun.com",)"
+                             R"("parameters":{"volumeType":"LVM"},)"
+                             R"("volumeBindingMode":"WaitForFirstConsumer"})")
+            .as_object());
+  api.put("persistentvolumeclaims",
+          boost::json::parse(R"({"apiVersion":"v1","kind":"PersistentVolumeClaim",)"
+                             R"("metadata":{"name":"data","namespace":"default"},)"
+                             R"("spec":{"storageClassName":"open-local-lvm",)"
+                             R"("accessModes":["ReadWriteOnce"],)"
+                             R"("resources":{"requests":{"storage":"2Gi"}}},)"
+                             R"("status":{"phase":"Pending"}})")
+            .as_object());
+  std::string pod = R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"web-0",)"
+                    R"("namespace":"default","uid":"uid-web-0"},"spec":{"containers":)"
+                    R"([{"name":"c","image":"nginx"}],"volumes":[{"name":"data",)"
+                    R"("persistentVolumeClaim":{"claimName":"data"}}]}})";
+  api.put("pods", boost::json::parse(pod).as_object());
+
+  auto dir = fs::temp_directory_path() / ("olocal-sched-" + std::to_string(::getpid()));
+  write_kubeconfig(dir / "config", api.base_url());
+  auto port = free_port();
+  running_process proc{{"--kubeconfig", (dir / "config").string(), "--address", "127.0.0.1",
+                        "--port", std::to_string(port)},
+                       "scheduler"};
+  ASSERT_TRUE(proc.wait_ready()) << proc.log();
+  ASSERT_TRUE(test::eventually([&] { return test::http_get(port, "/readyz").status == 200; }))
+    << proc.log();
+
+  auto filter = test::http_request(port, "POST", "/scheduler/predicates", {},
+                                   R"({"pod":)" + pod + R"(,"nodenames":["n1","n2","n3"]})");
+  ASSERT_EQ(filter.status, 200) << filter.body;
+  auto result = boost::json::parse(filter.body).as_object();
+  EXPECT_EQ(boost::json::serialize(result.at("nodenames")), R"(["n1"])") << filter.body;
+  auto& failed = result.at("failedNodes").as_object();
+  EXPECT_TRUE(failed.contains("n2")) << filter.body;
+  EXPECT_TRUE(failed.contains("n3")) << "an unknown node is failed with a reason";
+
+  auto scores = test::http_request(port, "POST", "/scheduler/priorities", {},
+                                   R"({"pod":)" + pod + R"(,"nodenames":["n2","n1"]})");
+  ASSERT_EQ(scores.status, 200) << scores.body;
+  auto list = boost::json::parse(scores.body).as_array();
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[0].as_object().at("host").as_string(), "n2");
+  EXPECT_EQ(list[0].as_object().at("score").as_int64(), 0);
+  EXPECT_EQ(list[1].as_object().at("score").as_int64(), 2) << "binpack: 2 of 10 GiB";
+
+  auto reserved = test::http_request(port, "POST",
+                                     "/apis/scheduling/default/persistentvolumeclaims/data"
+                                     "?nodeName=n1&volumeType=LVM");
+  ASSERT_EQ(reserved.status, 200) << reserved.body;
+  auto r = boost::json::parse(reserved.body).as_object();
+  EXPECT_EQ(r.at("node").as_string(), "n1");
+  EXPECT_EQ(r.at("vgName").as_string(), "pool0");
+  EXPECT_EQ(r.at("volumeType").as_string(), "LVM");
+  auto missing =
+    test::http_request(port, "POST", "/apis/scheduling/default/persistentvolumeclaims/data");
+  EXPECT_EQ(missing.status, 400) << "nodeName is required, with a clear error";
+
+  // The reservation is charged: visible in the cache and the metrics.
+  ASSERT_TRUE(test::eventually([&] {
+    return test::http_get(port, "/metrics")
+             .body.find(R"(local_volume_group_used{nodename="n1",vgname="pool0"} 2147483648)") !=
+           std::string::npos;
+  }))
+    << test::http_get(port, "/metrics").body;
+  auto cached = test::http_request(port, "POST", "/cache?nodeName=n1");
+  EXPECT_EQ(cached.status, 200);
+  EXPECT_NE(cached.body.find("2147483648"), std::string::npos) << cached.body;
+  EXPECT_EQ(test::http_get(port, "/cache?nodeName=ghost").status, 400);
+  EXPECT_EQ(test::http_get(port, "/version").status, 200);
+
+  ASSERT_EQ(::kill(proc.pid, SIGTERM), 0);
+  EXPECT_EQ(proc.wait_exit(30s), 0) << proc.log();
   fs::remove_all(dir);
 }
