@@ -56,12 +56,24 @@ struct exclusive_unit {
   bool taken = false;
 };
 
+/// One charge on a node, for reports (the extender's local_* metrics and
+/// /cache); fit and score never read these.
+struct charge_record {
+  std::string key;   ///< "pv/<name>", "res/<ns>/<pvc>", "inline:<pod uid>/<volume>"
+  std::string kind;  ///< "LVM" | "Device" | "MountPoint"
+  std::string where; ///< the volume group, device or mount point
+  uint64_t bytes = 0;
+  std::string owner;  ///< "ns/pvc" of a PV or reservation; "ns/pod" of an inline volume
+  std::string status; ///< a PV's phase, "Reserved", or "Inline"
+};
+
 struct node_state {
   std::string name;
   bool reported = false; ///< a NodeLocalStorage status exists (else nothing fits)
   std::vector<vg_state> vgs;
   std::vector<exclusive_unit> devices;
   std::vector<exclusive_unit> mount_points;
+  std::vector<charge_record> charges; ///< for reports, sorted by key
   /// True when the node offers any local storage at all.
   bool has_storage() const;
   const vg_state* find_vg(const std::string& name) const;

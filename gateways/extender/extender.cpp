@@ -341,6 +341,66 @@ std::string local_metrics(const placement::cluster_view& view) {
   };
   units("local_device", &placement::node_state::devices);
   units("local_mount_point", &placement::node_state::mount_points);
+  auto split = [](const std::string& s, char sep) {
+    auto at = s.find(sep);
+    return at == std::string::npos ? std::pair<std::string, std::string>{"", s}
+                                   : std::pair{s.substr(0, at), s.substr(at + 1)};
+  };
+  family("local_allocated_num", "PersistentVolumes of ours on the node");
+  each_node([&](const std::string& n, const placement::node_state& s) {
+    size_t pvs = 0;
+    for (auto& c : s.charges)
+      pvs += c.key.rfind("pv/", 0) == 0 ? 1 : 0;
+    sample("local_allocated_num", {{"nodename", n}}, static_cast<double>(pvs));
+  });
+  family("local_local_pv", "Size of a PersistentVolume of ours, bytes");
+  each_node([&](const std::string& n, const placement::node_state& s) {
+    for (auto& c : s.charges) {
+      if (c.key.rfind("pv/", 0) != 0)
+        continue;
+      auto [ns, pvc] = split(c.owner, '/');
+      sample("local_local_pv",
+             {{"nodename", n},
+              {"pv_name", c.key.substr(3)},
+              {"pv_type", c.kind},
+              {"pvc_name", pvc},
+              {"pvc_ns", ns},
+              {"status", c.status},
+              {"storage_name", c.where}},
+             static_cast<double>(c.bytes));
+    }
+  });
+  family("local_inline_volume", "Size of an inline ephemeral volume of ours, bytes");
+  each_node([&](const std::string& n, const placement::node_state& s) {
+    for (auto& c : s.charges) {
+      if (c.key.rfind("inline:", 0) != 0)
+        continue;
+      auto [ns, pod] = split(c.owner, '/');
+      auto volume = c.key.substr(c.key.rfind('/') + 1);
+      sample("local_inline_volume",
+             {{"pod_name", pod},
+              {"pod_namespace", ns},
+              {"nodename", n},
+              {"vgname", c.where},
+              {"volume_name", volume}},
+             static_cast<double>(c.bytes));
+    }
+  });
+  family("local_reserved_volume", "Bytes reserved for a PVC that has no PersistentVolume yet");
+  each_node([&](const std::string& n, const placement::node_state& s) {
+    for (auto& c : s.charges) {
+      if (c.key.rfind("res/", 0) != 0)
+        continue;
+      auto [ns, pvc] = split(c.owner, '/');
+      sample("local_reserved_volume",
+             {{"nodename", n},
+              {"pvc_name", pvc},
+              {"pvc_ns", ns},
+              {"type", c.kind},
+              {"storage_name", c.where}},
+             static_cast<double>(c.bytes));
+    }
+  });
   family("local_view_generation", "Generation of the placement view these values come from");
   sample("local_view_generation", {}, static_cast<double>(view.generation));
   return out;

@@ -64,6 +64,8 @@ http::response cache(const std::string& query, const kube::placement_snapshot* s
 /// text): local_volume_group_total / _used / _available, local_device_total
 /// / _available / _bind, local_mount_point_total / _available / _bind (the
 /// available values are 0 for bound units: open-local reported totals),
+/// local_allocated_num, local_local_pv, local_inline_volume, and ours:
+/// local_reserved_volume (reservations without a PV yet) and
 /// local_view_generation.
 std::string local_metrics(const placement::cluster_view& view);
 

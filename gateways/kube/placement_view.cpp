@@ -413,10 +413,19 @@ json::object node_json(const placement::node_state& n) {
                                {"free", vg.free()},
                                {"thinPools", std::move(pools)}});
   }
+  json::array charges;
+  for (auto& c : n.charges)
+    charges.push_back(json::object{{"key", c.key},
+                                   {"type", c.kind},
+                                   {"storage", c.where},
+                                   {"bytes", c.bytes},
+                                   {"owner", c.owner},
+                                   {"status", c.status}});
   return json::object{{"reported", n.reported},
                       {"vgs", std::move(vgs)},
                       {"devices", units_json(n.devices)},
-                      {"mountPoints", units_json(n.mount_points)}};
+                      {"mountPoints", units_json(n.mount_points)},
+                      {"charges", std::move(charges)}};
 }
 
 } // namespace

@@ -38,6 +38,11 @@ placement::node_ptr node(const std::string& name, uint64_t capacity, uint64_t ch
   dev.media = "hdd";
   dev.taken = name == "n2";
   n->devices.push_back(dev);
+  if (name == "n3") { // what the placement actor records for reports
+    n->charges.push_back({"inline:u-9/scratch", "LVM", "pool0", gib, "default/job-1", "Inline"});
+    n->charges.push_back({"pv/local-1", "LVM", "pool0", 40 * gib, "default/data-db-0", "Bound"});
+    n->charges.push_back({"res/default/logs", "LVM", "pool0", 9 * gib, "default/logs", "Reserved"});
+  }
   return n;
 }
 
@@ -204,6 +209,18 @@ TEST(extender, local_metrics_report_used_and_truly_available_values) {
     << "a bound device has nothing available (open-local reported its total)";
   EXPECT_NE(text.find("local_device_bind{nodename=\"n2\",name=\"/dev/vdc\"} 1"), std::string::npos);
   EXPECT_NE(text.find("local_view_generation 7"), std::string::npos);
+  EXPECT_NE(text.find(R"(local_allocated_num{nodename="n3"} 1)"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"(local_allocated_num{nodename="n1"} 0)"), std::string::npos);
+  EXPECT_NE(text.find(R"(local_local_pv{nodename="n3",pv_name="local-1",pv_type="LVM",)"
+                      R"(pvc_name="data-db-0",pvc_ns="default",status="Bound",)"
+                      R"(storage_name="pool0"} 42949672960)"),
+            std::string::npos);
+  EXPECT_NE(text.find(R"(local_inline_volume{pod_name="job-1",pod_namespace="default",)"
+                      R"(nodename="n3",vgname="pool0",volume_name="scratch"} 1073741824)"),
+            std::string::npos);
+  EXPECT_NE(text.find(R"(local_reserved_volume{nodename="n3",pvc_name="logs",pvc_ns="default",)"
+                      R"(type="LVM",storage_name="pool0"} 9663676416)"),
+            std::string::npos);
 }
 
 TEST(extender, options_parse_like_open_locals) {
