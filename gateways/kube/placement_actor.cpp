@@ -46,6 +46,7 @@ struct node_master {
   bool has_node = false; ///< a Node object exists
   bool has_nls = false;  ///< a NodeLocalStorage exists
   std::map<std::string, placement::assignment> charges;
+  std::map<std::string, std::pair<std::string, std::string>> labels; ///< key -> owner, status
   size_t unplaced = 0; ///< charges whose group, pool or unit the node lacks
 };
 
@@ -54,6 +55,7 @@ struct reservation_entry {
   placement::assignment assignment;
   std::string pvc_uid;
   uint64_t seq = 0;
+  bool selection_seen = false; ///< the PVC carried selected-node = node
 };
 
 struct placement_state {
@@ -124,15 +126,19 @@ void remove_charge(placement_pointer self, const std::string& key) {
     return;
   auto node = it->second;
   st.charge_node.erase(it);
-  if (auto m = st.masters.find(node); m != st.masters.end())
+  if (auto m = st.masters.find(node); m != st.masters.end()) {
     m->second.charges.erase(key);
+    m->second.labels.erase(key);
+  }
   mark(self, node);
 }
 
 void set_charge(placement_pointer self, const std::string& key, const std::string& node,
-                const placement::assignment& a) {
+                const placement::assignment& a, std::string owner = {}, std::string status = {}) {
   remove_charge(self, key);
-  master(self, node).charges[key] = a;
+  auto& m = master(self, node);
+  m.charges[key] = a;
+  m.labels[key] = {std::move(owner), std::move(status)};
   self->state.charge_node[key] = node;
   mark(self, node);
 }
@@ -149,6 +155,19 @@ void recompute(placement_pointer self, const std::string& name) {
   auto& m = it->second;
   auto s = std::make_shared<placement::node_state>(m.base);
   size_t unplaced = 0;
+  s->charges.clear();
+  for (auto& [key, a] : m.charges) {
+    placement::charge_record r;
+    r.key = key;
+    r.kind = placement::to_string(a.kind);
+    r.where = a.kind == placement::volume_kind::lvm ? a.vg : a.unit;
+    r.bytes = a.bytes;
+    if (auto l = m.labels.find(key); l != m.labels.end()) {
+      r.owner = l->second.first;
+      r.status = l->second.second;
+    }
+    s->charges.push_back(std::move(r));
+  }
   for (auto& [key, a] : m.charges)
     if (!placement::charge(*s, a)) {
       ++unplaced;
@@ -203,7 +222,9 @@ void apply_pv(placement_pointer self, const object& pv, bool deleted) {
     remove_charge(self, key);
     return;
   }
-  set_charge(self, key, c->node, c->assignment);
+  auto claim_of =
+    pv::claim_name(pv).empty() ? std::string{} : pv::claim_namespace(pv) + "/" + pv::claim_name(pv);
+  set_charge(self, key, c->node, c->assignment, claim_of, pv::phase(pv));
   // The PV's charge replaces the reservation made for its claim.
   auto claim_ns = pv::claim_namespace(pv), claim = pv::claim_name(pv);
   if (!claim.empty())
@@ -230,7 +251,7 @@ void apply_pod(placement_pointer self, const object& pod, bool deleted) {
     a.vg = r.vg;
     a.pool = r.thin_pool;
     a.bytes = r.bytes;
-    set_charge(self, r.id, node, a);
+    set_charge(self, r.id, node, a, key, "Inline");
     keys.push_back(r.id);
   }
   if (!keys.empty())
@@ -289,10 +310,19 @@ void on_event(placement_pointer self, const watch_event& ev) {
     auto r = st.reservations.find(o.key());
     if (r == st.reservations.end())
       return;
+    auto selected = pvc::selected_node(o);
     if (deleted)
       release_reservation(self, o.key(), "the PVC was deleted");
     else if (!r->second.pvc_uid.empty() && o.uid() != r->second.pvc_uid)
       release_reservation(self, o.key(), "the PVC was recreated");
+    else if (!selected.empty() && selected != r->second.node)
+      release_reservation(self, o.key(), "the scheduler selected another node (" + selected + ")");
+    else if (selected.empty() && r->second.selection_seen)
+      // external-provisioner withdraws the selection when provisioning
+      // failed for good: the pod is rescheduled, the reservation is void.
+      release_reservation(self, o.key(), "the scheduler's node selection was withdrawn");
+    else if (selected == r->second.node)
+      r->second.selection_seen = true;
   } else if (ev.kind == "StorageClass") {
     apply_object(self, st.idx.storage_classes, o, deleted);
   } else if (ev.kind == "VolumeSnapshot") {
@@ -307,12 +337,15 @@ void on_event(placement_pointer self, const watch_event& ev) {
 /// Every charge again from the caches (at sync): PVs, reservations, pods.
 void rebuild(placement_pointer self) {
   auto& st = self->state;
-  for (auto& [name, m] : st.masters)
+  for (auto& [name, m] : st.masters) {
     m.charges.clear();
+    m.labels.clear();
+  }
   st.charge_node.clear();
   st.pod_charges.clear();
   for (auto& [key, r] : st.reservations) {
     master(self, r.node).charges[reservation_key(key)] = r.assignment;
+    master(self, r.node).labels[reservation_key(key)] = {key, "Reserved"};
     st.charge_node[reservation_key(key)] = r.node;
   }
   for (auto& [key, pv] : st.pvs)
@@ -442,10 +475,12 @@ caf::result<pvc_reservation> reserve(placement_pointer self, const reserve_req& 
     e.node = req.node;
     e.assignment = a;
     e.seq = ++st.next_seq;
-    if (auto p = st.idx.pvcs.find(a.request_id); p != st.idx.pvcs.end())
+    if (auto p = st.idx.pvcs.find(a.request_id); p != st.idx.pvcs.end()) {
       e.pvc_uid = p->second.uid();
+      e.selection_seen = pvc::selected_node(p->second) == req.node;
+    }
     st.reservations[a.request_id] = e;
-    set_charge(self, reservation_key(a.request_id), req.node, a);
+    set_charge(self, reservation_key(a.request_id), req.node, a, a.request_id, "Reserved");
     ++st.reserved_total;
     self->delayed_send(self, st.opts.reservation_ttl, placement_expire_atom::value, a.request_id,
                        e.seq);

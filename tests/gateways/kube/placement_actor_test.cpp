@@ -361,3 +361,37 @@ TEST_F(placement_actor_test, readers_see_a_new_generation_after_a_change) {
     return n != nullptr && !n->reported && n->vgs.empty();
   }));
 }
+
+TEST_F(placement_actor_test, a_withdrawn_or_changed_node_selection_releases_the_reservation) {
+  basic_cluster();
+  put_node("node-2");
+  put_nls("node-2", 100 * gi);
+  put_pvc("a", 10 * gi);
+  put_pvc("b", 10 * gi);
+  put_pod("web", {"a"});
+  put_pod("db", {"b"});
+  start_synced();
+  auto annotate = [&](const std::string& name, const std::string& node) {
+    auto doc = server.get("persistentvolumeclaims", "default", name);
+    ASSERT_TRUE(doc);
+    auto& meta = (*doc)["metadata"].as_object();
+    if (node.empty())
+      meta.erase("annotations");
+    else
+      meta["annotations"] = json::object{{"volume.kubernetes.io/selected-node", node}};
+    server.put("persistentvolumeclaims", *doc);
+  };
+  annotate("a", "node-1");
+  annotate("b", "node-1");
+  ASSERT_TRUE(reserve("a"));
+  ASSERT_TRUE(reserve("b"));
+  ASSERT_TRUE(eventually([&] { return charged_is(20 * gi); }));
+  // Provisioning of a failed for good: external-provisioner removes the
+  // selection and the pod is rescheduled. The reservation goes with it.
+  annotate("a", "");
+  ASSERT_TRUE(eventually([&] { return charged_is(10 * gi); }));
+  // The scheduler picked another node for b: its reservation on node-1 goes.
+  annotate("b", "node-2");
+  ASSERT_TRUE(eventually([&] { return charged_is(0); }));
+  EXPECT_EQ(state_count("reservationCount"), 0u);
+}
