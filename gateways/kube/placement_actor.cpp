@@ -79,6 +79,10 @@ struct placement_state {
   std::map<std::string, std::string> charge_node;              ///< charge key -> node
   std::map<std::string, std::vector<std::string>> pod_charges; ///< pod key -> inline keys
   std::map<std::string, reservation_entry> reservations;       ///< "ns/pvc"
+  /// "ns/pvc" -> the charged PV whose claimRef names it (the PVC may not
+  /// show as bound yet: it must not be reserved again meanwhile)
+  std::map<std::string, std::string> pv_of_claim;
+  std::map<std::string, std::string> claim_of_pv; ///< the reverse
   uint64_t next_seq = 0;
 
   // what is published
@@ -213,6 +217,10 @@ void release_reservation(placement_pointer self, const std::string& pvc_key,
 void apply_pv(placement_pointer self, const object& pv, bool deleted) {
   auto& st = self->state;
   auto key = "pv/" + pv.name();
+  if (auto it = st.claim_of_pv.find(pv.name()); it != st.claim_of_pv.end()) {
+    st.pv_of_claim.erase(it->second);
+    st.claim_of_pv.erase(it);
+  }
   if (deleted) {
     remove_charge(self, key);
     return;
@@ -221,6 +229,11 @@ void apply_pv(placement_pointer self, const object& pv, bool deleted) {
   if (!c) {
     remove_charge(self, key);
     return;
+  }
+  if (!pv::claim_name(pv).empty()) {
+    auto claim = pv::claim_namespace(pv) + "/" + pv::claim_name(pv);
+    st.pv_of_claim[claim] = pv.name();
+    st.claim_of_pv[pv.name()] = claim;
   }
   auto claim_of =
     pv::claim_name(pv).empty() ? std::string{} : pv::claim_namespace(pv) + "/" + pv::claim_name(pv);
@@ -298,6 +311,7 @@ void on_event(placement_pointer self, const watch_event& ev) {
       st.pvs.erase(o.key());
     else
       st.pvs[o.key()] = o;
+    apply_object(self, st.idx.pvs, o, deleted);
     apply_pv(self, o, deleted);
   } else if (ev.kind == "Pod") {
     if (deleted)
@@ -343,6 +357,8 @@ void rebuild(placement_pointer self) {
   }
   st.charge_node.clear();
   st.pod_charges.clear();
+  st.pv_of_claim.clear();
+  st.claim_of_pv.clear();
   for (auto& [key, r] : st.reservations) {
     master(self, r.node).charges[reservation_key(key)] = r.assignment;
     master(self, r.node).labels[reservation_key(key)] = {key, "Reserved"};
@@ -404,8 +420,12 @@ caf::result<pvc_reservation> reserve(placement_pointer self, const reserve_req& 
   if (m == st.masters.end() || (!m->second.has_node && !m->second.has_nls))
     return fail(self, errc::not_found, "node " + req.node + " is not known to open-local");
 
-  // Bound: its PV says where it is.
-  if (auto pv_name = pvc::volume_name(pvc); !pv_name.empty()) {
+  // Bound (or its PV is charged already, the claim not yet updated): its PV
+  // says where it is.
+  auto pv_name = pvc::volume_name(pvc);
+  if (auto claimed = st.pv_of_claim.find(key); pv_name.empty() && claimed != st.pv_of_claim.end())
+    pv_name = claimed->second;
+  if (!pv_name.empty()) {
     auto c = st.charge_node.find("pv/" + pv_name);
     if (c == st.charge_node.end())
       return fail(self, errc::failed_precondition,
@@ -445,6 +465,8 @@ caf::result<pvc_reservation> reserve(placement_pointer self, const reserve_req& 
         wanted.volumes.push_back(v);
       continue;
     }
+    if (st.pv_of_claim.count(v.id) != 0)
+      continue; // its PV is charged already
     if (auto r = st.reservations.find(v.id); r != st.reservations.end()) {
       if (r->second.node == req.node)
         continue; // charged on this node already

@@ -343,7 +343,16 @@ std::optional<placement::volume_request> request_of_pvc(const object& pvc, const
     if (src == idx.pvcs.end())
       return fail("the source PVC " + pvc.namespace_() + "/" + source_pvc +
                   " of read-only snapshot " + snap_key + " is not known");
-    r.pinned_node = src->second.annotation(selected_node_annotation);
+    // A CoW snapshot lives in its source's group on its source's node: the
+    // source's PV says both; before it is known, the scheduler's selection.
+    if (auto pv = idx.pvs.find(pvc::volume_name(src->second)); pv != idx.pvs.end())
+      if (auto c = charge_of_pv(pv->second, drivers)) {
+        r.pinned_node = c->node;
+        if (c->assignment.kind == volume_kind::lvm && !c->assignment.vg.empty())
+          r.vg = c->assignment.vg;
+      }
+    if (r.pinned_node.empty())
+      r.pinned_node = src->second.annotation(selected_node_annotation);
     if (r.pinned_node.empty())
       return fail("the source PVC " + src->second.key() + " of read-only snapshot " + snap_key +
                   " has no " + std::string{selected_node_annotation} + " annotation");

@@ -61,6 +61,7 @@ struct object_index {
   std::map<std::string, object> snapshots; ///< "ns/name"
   std::map<std::string, object> snapshot_contents;
   std::map<std::string, object> snapshot_classes;
+  std::map<std::string, object> pvs; ///< by name (read-only snapshots: the source's group)
 };
 
 /// The inline CSI volumes of `drivers` in a pod (kind LVM, id

@@ -395,3 +395,25 @@ TEST_F(placement_actor_test, a_withdrawn_or_changed_node_selection_releases_the_
   ASSERT_TRUE(eventually([&] { return charged_is(0); }));
   EXPECT_EQ(state_count("reservationCount"), 0u);
 }
+
+TEST_F(placement_actor_test, a_claim_whose_pv_is_charged_is_never_reserved_again) {
+  basic_cluster();
+  put_pvc("a", 10 * gi);
+  put_pvc("b", 5 * gi);
+  put_pod("web", {"a", "b"});
+  start_synced();
+  ASSERT_TRUE(reserve("a"));
+  ASSERT_TRUE(eventually([&] { return charged_is(15 * gi); }));
+  // a's PV appears; the PVC is not updated to Bound yet.
+  put_pv("pv-a", "a", 10 * gi);
+  ASSERT_TRUE(eventually([&] { return state_count("pvsCharged") == 1; }));
+  auto again = reserve("a");
+  ASSERT_TRUE(again) << render(again.error());
+  EXPECT_EQ(again->node, "node-1");
+  // b's reservation expires or is released: reserving b reserves only b.
+  auto b = reserve("b");
+  ASSERT_TRUE(b);
+  ASSERT_TRUE(eventually([&] { return charged_is(15 * gi); }))
+    << "the PV and b's reservation, a counted once: " << (charged() ? *charged() : 0);
+  EXPECT_EQ(state_count("reservationCount"), 1u);
+}

@@ -371,6 +371,21 @@ TEST(demand_of, read_only_snapshot_is_pinned_to_its_source_node) {
   EXPECT_EQ(d.volumes[0].pinned_node, "node-7");
   EXPECT_EQ(d.volumes[0].bytes, 2 * gi) << "the snapshot LV's initial size";
 
+  // Once the source's PV is known, it decides: its node, and its group (a
+  // copy-on-write snapshot lives in its origin's volume group).
+  idx.pvs["pv-src"] = obj(R"({"metadata":{"name":"pv-src"},"spec":{
+      "capacity":{"storage":"10Gi"},
+      "csi":{"driver":"local.csi.aliyun.com","volumeHandle":"local-src",
+             "volumeAttributes":{"volumeType":"LVM","vgName":"pool1"}},
+      "nodeAffinity":{"required":{"nodeSelectorTerms":[{"matchExpressions":[
+        {"key":"kubernetes.io/hostname","operator":"In","values":["node-8"]}]}]}}},
+      "status":{"phase":"Bound"}})");
+  d = demand_of(pod_with("[" + claim("restore") + "]"), idx, drivers());
+  ASSERT_EQ(d.volumes.size(), 1u);
+  EXPECT_EQ(d.volumes[0].pinned_node, "node-8");
+  EXPECT_EQ(d.volumes[0].vg, "pool1");
+  idx.pvs.clear();
+
   // The source PVC lost its selected-node: an error that explains.
   add_pvc(idx, pvc("src", "lvm", "10Gi", R"("volumeName":"pv-src")"));
   d = demand_of(pod_with("[" + claim("restore") + "]"), idx, drivers());
