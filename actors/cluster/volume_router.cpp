@@ -31,6 +31,7 @@ struct router_state {
   std::map<std::string, std::string> located; ///< volume or snapshot id -> node
   keyed_queues by_name;                       ///< per-id serialization
   std::string last_error;
+  uint64_t advice_failures = 0; ///< placement advice unavailable: the node chose
   static inline const char* name = "volume-router";
 
   router_state() = default;
@@ -42,6 +43,8 @@ struct router_state {
     for (auto& entry : nodes)
       if (entry.second.manager)
         caf::anon_send_exit(entry.second.manager, caf::exit_reason::user_shutdown);
+    if (setup.advisor)
+      caf::anon_send_exit(setup.advisor, caf::exit_reason::user_shutdown);
   }
 };
 
@@ -298,7 +301,7 @@ void deliver_page(caf::typed_response_promise<Page>& rp, std::vector<Entry> all,
 void try_candidate(router_pointer self, provision_req req, std::string id,
                    std::shared_ptr<const std::vector<std::string>> candidates, size_t i,
                    std::string exhausted, caf::typed_response_promise<volume_record> rp,
-                   std::function<void()> done) {
+                   std::function<void()> done, std::string advised_vg = {}) {
   auto fail = failure(self, rp, done);
   if (i == candidates->size()) {
     fail(make_error(errc::resource_exhausted,
@@ -308,6 +311,8 @@ void try_candidate(router_pointer self, provision_req req, std::string id,
   auto node = (*candidates)[i];
   auto forwarded = req;
   forwarded.nodes = {node};
+  if (i == 0 && !advised_vg.empty())
+    forwarded.params["vgName"] = advised_vg; // where the scheduler charged it
   ask<volume_record>(
     self, node, std::move(forwarded),
     [self, id, node, rp, done](volume_record& rec) mutable {
@@ -326,6 +331,27 @@ void try_candidate(router_pointer self, provision_req req, std::string id,
       try_candidate(self, std::move(req), std::move(id), std::move(candidates), i + 1,
                     std::move(exhausted), rp, std::move(done));
     });
+}
+
+/// The placement query for a new volume, when the scheduler's advice
+/// applies: an advisor is set, the volume is LVM without a vgName, and the
+/// parameters name its PVC.
+std::optional<placement_query> advice_for(const router_state& st, const provision_req& req,
+                                          const std::string& node) {
+  if (!st.setup.advisor)
+    return std::nullopt;
+  auto param = [&](const char* key) {
+    auto it = req.params.find(key);
+    return it == req.params.end() ? std::string{} : it->second;
+  };
+  auto type = param("volumeType");
+  if ((!type.empty() && type != "LVM") || !param("vgName").empty())
+    return std::nullopt;
+  placement_query q{param("csi.storage.k8s.io/pvc/namespace"), param("csi.storage.k8s.io/pvc/name"),
+                    node};
+  if (q.pvc_namespace.empty() || q.pvc_name.empty())
+    return std::nullopt;
+  return q;
 }
 
 /// A clone or restore is a copy on the node that holds its source (local
@@ -405,7 +431,29 @@ void provision(router_pointer self, provision_req req, std::string id,
     }
   }
   auto shared = std::make_shared<const std::vector<std::string>>(std::move(candidates));
-  try_candidate(self, std::move(req), std::move(id), std::move(shared), 0, {}, rp, std::move(done));
+  auto query = advice_for(st, req, shared->front());
+  if (!query) {
+    try_candidate(self, std::move(req), std::move(id), std::move(shared), 0, {}, rp,
+                  std::move(done));
+    return;
+  }
+  // Ask where the scheduler reserved the volume; without an answer the node
+  // chooses (never a failure of the create itself).
+  auto advisor = st.setup.advisor;
+  self->request(advisor, st.setup.advice_timeout, *query)
+    .then(
+      [self, req, id, shared, rp, done](placement_answer& answer) mutable {
+        auto vg =
+          answer.node == shared->front() && answer.volume_type == "LVM" ? answer.vg : std::string{};
+        try_candidate(self, std::move(req), std::move(id), std::move(shared), 0, {}, rp,
+                      std::move(done), std::move(vg));
+      },
+      [self, req, id, shared, rp, done](caf::error& err) mutable {
+        ++self->state.advice_failures;
+        self->state.last_error = "placement advice for " + req.name + ": " + render(err);
+        try_candidate(self, std::move(req), std::move(id), std::move(shared), 0, {}, rp,
+                      std::move(done));
+      });
 }
 
 // -- requests on an existing volume or snapshot ------------------------------------------
@@ -650,7 +698,8 @@ std::string state_json(const router_state& st) {
              ",\"address\":" + json_quote(entry.address) +
              ",\"manager\":" + (entry.manager ? "true" : "false") + "}";
   return "{\"nodes\":[" + nodes + "],\"located\":" + std::to_string(st.located.size()) +
-         ",\"namesInFlight\":" + std::to_string(st.by_name.size()) + "}";
+         ",\"namesInFlight\":" + std::to_string(st.by_name.size()) +
+         ",\"adviceFailures\":" + std::to_string(st.advice_failures) + "}";
 }
 
 void forget_manager(router_pointer self, node_entry& entry) {

@@ -31,6 +31,14 @@ struct router_setup {
                                      const std::string& address)>
     make_manager;
   std::chrono::milliseconds timeout{900'000}; ///< per forwarded request
+  /// The scheduler's placement (optional): for a new LVM volume without
+  /// vgName whose PVC is named in the parameters (external-provisioner's
+  /// --extra-create-metadata), the first node is asked for the group the
+  /// scheduler reserved, which then becomes the volume's vgName. No answer
+  /// within advice_timeout, or an error: the node's own choice. The router
+  /// owns it (it ends with the router).
+  placement_advisor_actor advisor;
+  std::chrono::milliseconds advice_timeout{10'000};
 };
 
 /// Spawns the router with no known node (send node_upsert for each). The

@@ -145,3 +145,13 @@ using volume_manager_actor = caf::typed_actor<
   caf::replies_to<inspect_atom>::with<actor_report>>;
 
 } // namespace olocal
+
+namespace olocal {
+
+/// Asks the scheduler's placement where a PVC goes on its selected node (a
+/// reservation there), so that the controller creates the volume in the
+/// group the scheduler charged.
+using placement_advisor_actor =
+  caf::typed_actor<caf::replies_to<placement_query>::with<placement_answer>>;
+
+} // namespace olocal

@@ -899,4 +899,29 @@ typename Inspector::result_type inspect(Inspector& f, node_remove& x) {
   return f(caf::meta::type_name("node_remove"), x.name);
 }
 
+/// Where the scheduler's placement put a PVC on a node (open-local's
+/// placement API, answered by `open-local scheduler`).
+struct placement_query {
+  std::string pvc_namespace;
+  std::string pvc_name;
+  std::string node;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, placement_query& x) {
+  return f(caf::meta::type_name("placement_query"), x.pvc_namespace, x.pvc_name, x.node);
+}
+
+struct placement_answer {
+  std::string node;
+  std::string volume_type; ///< LVM | Device | MountPoint
+  std::string vg;          ///< LVM: the volume group
+  std::string unit;        ///< Device / MountPoint: the device or mount point
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, placement_answer& x) {
+  return f(caf::meta::type_name("placement_answer"), x.node, x.volume_type, x.vg, x.unit);
+}
+
 } // namespace olocal

@@ -17,6 +17,7 @@
 #include "gateways/csi/csi_gateway.hpp"
 #include "gateways/extender/extender.hpp"
 #include "gateways/http/server.hpp"
+#include "gateways/kube/capacity_publisher.hpp"
 #include "gateways/kube/client.hpp"
 #include "gateways/kube/config_controller.hpp"
 #include "gateways/kube/kube_config.hpp"
@@ -24,6 +25,7 @@
 #include "gateways/kube/node_directory.hpp"
 #include "gateways/kube/node_reporter.hpp"
 #include "gateways/kube/placement_actor.hpp"
+#include "gateways/kube/placement_advisor.hpp"
 #include "gateways/kube/volume_gc.hpp"
 #include "gateways/metrics/metrics.hpp"
 
@@ -172,6 +174,14 @@ void service_options::declare_scheduler(option_set& set) {
           "\"MountPoint=5,Device=2\" (weights 0..10; a bare type weighs 5)");
   set.add("reservation-ttl", reservation_ttl,
           "how long a reservation made for a PVC (the placement API) holds without a PV");
+  set.add("publish-capacity", publish_capacity,
+          "publish CSIStorageCapacity objects per node and StorageClass of ours, for clusters "
+          "whose kube-scheduler cannot call the extender (the CSIDriver needs "
+          "storageCapacity: true)");
+  set.add("capacity-namespace", capacity_namespace, "namespace of the CSIStorageCapacity objects");
+  set.add("capacity-interval", capacity_interval,
+          "how often the CSIStorageCapacity objects are compared with the view (writes only "
+          "on change)");
 }
 
 void service_options::declare_controller(option_set& set) {
@@ -198,6 +208,10 @@ void service_options::declare_controller(option_set& set) {
           "how long a call waits to connect to a node before answering UNAVAILABLE");
   set.add("agent-call-timeout", agent_call_timeout,
           "deadline of one call to a node (creation and secure wipes included)");
+  set.add("scheduler-url", scheduler_url,
+          "the scheduler extender (http://host:23000) whose placement API names the volume group "
+          "of a new LVM volume without vgName (\"\" = $EXTENDER_SVC_IP and $EXTENDER_SVC_PORT "
+          "when set, open-local's variables; else the node chooses)");
 }
 
 caf::error apply_logging(const service_options& opts) {
@@ -413,6 +427,20 @@ caf::error start_cluster_csi(service::impl& p, const std::shared_ptr<kube::clien
       [proxy] { caf::anon_send_exit(proxy, caf::exit_reason::user_shutdown); });
     return manager;
   };
+  auto url = opts.scheduler_url;
+  if (url.empty())
+    if (const char* ip = std::getenv("EXTENDER_SVC_IP"); ip != nullptr && *ip != '\0') {
+      const char* port = std::getenv("EXTENDER_SVC_PORT");
+      std::string host = ip;
+      if (host.find(':') != std::string::npos)
+        host = "[" + host + "]";
+      url = "http://" + host + ":" + (port != nullptr && *port != '\0' ? port : "23000");
+    }
+  if (!url.empty()) {
+    // Owned by the router: it ends with it.
+    rs.advisor = kube::spawn_placement_advisor(p.rt->system(), url, rs.advice_timeout);
+    log::info("service", "volume groups from the scheduler's placement", {{"url", url}});
+  }
   auto router = spawn_volume_router(p.rt->system(), std::move(rs));
   if (auto id = p.rt->adopt(caf::actor_cast<caf::actor>(router), "volume-router", "cluster"); !id) {
     caf::anon_send_exit(router, caf::exit_reason::user_shutdown);
@@ -514,6 +542,17 @@ caf::error start_scheduler(service::impl& p) {
   if (auto id = p.rt->adopt(caf::actor_cast<caf::actor>(actor), "placement", "cluster"); !id) {
     caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
     return std::move(id.error());
+  }
+  if (opts.publish_capacity) {
+    kube::capacity_options co;
+    co.namespace_ = opts.capacity_namespace;
+    co.interval = opts.capacity_interval;
+    auto publisher = kube::spawn_capacity_publisher(p.rt->system(), *api, reader, co);
+    if (auto id = p.rt->adopt(caf::actor_cast<caf::actor>(publisher), "capacity-publisher", "kube");
+        !id) {
+      caf::anon_send_exit(publisher, caf::exit_reason::user_shutdown);
+      return std::move(id.error());
+    }
   }
   extender::extender_options eo;
   eo.how = how;

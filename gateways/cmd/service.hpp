@@ -79,6 +79,10 @@ struct service_options {
   std::string agent_server_name = "open-local-node";
   std::chrono::milliseconds agent_connect_timeout{5'000};
   std::chrono::milliseconds agent_call_timeout{300'000};
+  /// controller: the scheduler extender whose placement API names the group
+  /// of a new volume ("" = $EXTENDER_SVC_IP:$EXTENDER_SVC_PORT when set, else
+  /// none: the node chooses)
+  std::string scheduler_url;
 
   // `open-local scheduler`: the placement actor and the scheduler extender.
   std::string extender_address = "0.0.0.0";
@@ -86,6 +90,9 @@ struct service_options {
   std::string scheduler_strategy = "binpack";
   std::string anti_affinity; ///< --enabled-node-anti-affinity ("MountPoint=5,Device=2")
   std::chrono::milliseconds reservation_ttl{300'000};
+  bool publish_capacity = false; ///< CSIStorageCapacity per node and StorageClass
+  std::string capacity_namespace = default_namespace();
+  std::chrono::milliseconds capacity_interval{10'000};
 
   // Which parts run: the node side (discovery, node actors, volume manager,
   // CSI) and the cluster controller (`open-local controller`).

@@ -388,7 +388,8 @@ TEST(cli, scheduler_answers_kube_schedulers_extender_calls_from_the_cluster_view
   write_kubeconfig(dir / "config", api.base_url());
   auto port = free_port();
   running_process proc{{"--kubeconfig", (dir / "config").string(), "--address", "127.0.0.1",
-                        "--port", std::to_string(port)},
+                        "--port", std::to_string(port), "--publish-capacity",
+                        "--capacity-namespace", "open-local", "--capacity-interval", "100ms"},
                        "scheduler"};
   ASSERT_TRUE(proc.wait_ready()) << proc.log();
   ASSERT_TRUE(test::eventually([&] { return test::http_get(port, "/readyz").status == 200; }))
@@ -436,6 +437,24 @@ TEST(cli, scheduler_answers_kube_schedulers_extender_calls_from_the_cluster_view
   EXPECT_NE(cached.body.find("2147483648"), std::string::npos) << cached.body;
   EXPECT_EQ(test::http_get(port, "/cache?nodeName=ghost").status, 400);
   EXPECT_EQ(test::http_get(port, "/version").status, 200);
+
+  // The alternative to the extender: CSIStorageCapacity per node and class,
+  // what is left after the reservation.
+  auto capacity_of = [&](const std::string& node) -> int64_t {
+    for (auto& o : api.list("csistoragecapacities", "open-local")) {
+      kube::object c{o};
+      auto labels = c.labels();
+      if (labels["capacity.csi.aliyun.com/node"] == node &&
+          c.string_at("storageClassName") == "open-local-lvm") {
+        auto max = c.string_at("maximumVolumeSize");
+        return max.empty() ? -1 : std::stoll(max);
+      }
+    }
+    return -1;
+  };
+  EXPECT_TRUE(test::eventually(
+    [&] { return capacity_of("n1") == 8589934592 && capacity_of("n2") == 1073741824; }))
+    << capacity_of("n1") << " " << capacity_of("n2");
 
   ASSERT_EQ(::kill(proc.pid, SIGTERM), 0);
   EXPECT_EQ(proc.wait_exit(30s), 0) << proc.log();

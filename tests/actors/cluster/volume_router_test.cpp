@@ -28,6 +28,7 @@ struct node_model {
   int queries = 0;                  ///< volume_query requests that arrived
   int exits = 0;                    ///< the stub ended
   std::vector<std::string> last_nodes;
+  param_map last_params;
 
   void add_volume(const std::string& id, uint64_t bytes = gib) {
     volumes[id] = volume_record{id, bytes, name, "vg0", {}, {}, {}, false, {}, {}};
@@ -59,6 +60,7 @@ volume_manager_actor::behavior_type stub_manager(volume_manager_actor::pointer s
     [m, down](provision_req& req) -> caf::result<volume_record> {
       ++m->provisions;
       m->last_nodes = req.nodes;
+      m->last_params = req.params;
       if (m->down)
         return down();
       if (!req.nodes.empty() &&
@@ -567,4 +569,83 @@ TEST_F(volume_router_test, clones_and_restores_go_to_their_sources_node) {
   missing.source_volume = "nope";
   expect_error(request<volume_record>(router, missing), errc::not_found, "nope");
   EXPECT_EQ(models["a"]->provisions, 0);
+}
+
+namespace {
+
+/// The scheduler's placement, as the router sees it: answers a group for
+/// every PVC, or fails when told to.
+placement_advisor_actor::behavior_type
+stub_advisor(placement_advisor_actor::pointer, std::shared_ptr<std::vector<placement_query>> seen,
+             bool fail) {
+  return {
+    [seen, fail](placement_query& q) -> caf::result<placement_answer> {
+      seen->push_back(q);
+      if (fail)
+        return make_error(errc::unavailable, "scheduler extender unreachable");
+      return placement_answer{q.node, "LVM", "vg-reserved", ""};
+    },
+  };
+}
+
+} // namespace
+
+TEST_F(volume_router_test, the_schedulers_reserved_group_becomes_the_vg_name) {
+  auto seen = std::make_shared<std::vector<placement_query>>();
+  router_setup setup;
+  setup.make_manager = [this](caf::actor_system& system, const std::string& node,
+                              const std::string&) -> volume_manager_actor {
+    return system.spawn(stub_manager, model(node));
+  };
+  setup.advisor = sys.spawn(stub_advisor, seen, false);
+  auto advised = spawn_volume_router(sys, setup);
+  for (auto node : {"a", "b"})
+    ASSERT_TRUE(request<bool>(advised, node_upsert{node, std::string{node} + ":1"}));
+  auto req = create("pvc-1", {"b", "a"});
+  req.params = {{"csi.storage.k8s.io/pvc/name", "data"},
+                {"csi.storage.k8s.io/pvc/namespace", "default"}};
+  auto rec = request<volume_record>(advised, req);
+  ASSERT_TRUE(rec) << render(rec.error());
+  ASSERT_EQ(seen->size(), 1u);
+  EXPECT_EQ((*seen)[0].pvc_namespace, "default");
+  EXPECT_EQ((*seen)[0].pvc_name, "data");
+  EXPECT_EQ((*seen)[0].node, "b") << "asked for the selected node";
+  EXPECT_EQ(models["b"]->last_params["vgName"], "vg-reserved");
+  // A StorageClass vgName, another volume type or no PVC name: not asked.
+  auto pinned = create("pvc-2", {"b"});
+  pinned.params = req.params;
+  pinned.params["vgName"] = "fast";
+  ASSERT_TRUE(request<volume_record>(advised, pinned));
+  auto device = create("pvc-3", {"b"});
+  device.params = req.params;
+  device.params["volumeType"] = "Device";
+  ASSERT_TRUE(request<volume_record>(advised, device));
+  ASSERT_TRUE(request<volume_record>(advised, create("pvc-4", {"b"})));
+  EXPECT_EQ(seen->size(), 1u);
+  EXPECT_EQ(models["b"]->last_params.count("vgName"), 0u);
+  caf::anon_send_exit(advised, caf::exit_reason::user_shutdown); // the advisor ends with it
+}
+
+TEST_F(volume_router_test, without_the_schedulers_answer_the_node_chooses) {
+  auto seen = std::make_shared<std::vector<placement_query>>();
+  router_setup setup;
+  setup.make_manager = [this](caf::actor_system& system, const std::string& node,
+                              const std::string&) -> volume_manager_actor {
+    return system.spawn(stub_manager, model(node));
+  };
+  setup.advisor = sys.spawn(stub_advisor, seen, true);
+  auto advised = spawn_volume_router(sys, setup);
+  ASSERT_TRUE(request<bool>(advised, node_upsert{"a", "a:1"}));
+  auto req = create("pvc-1", {"a"});
+  req.params = {{"csi.storage.k8s.io/pvc/name", "data"},
+                {"csi.storage.k8s.io/pvc/namespace", "default"}};
+  auto rec = request<volume_record>(advised, req);
+  ASSERT_TRUE(rec) << render(rec.error());
+  EXPECT_EQ(seen->size(), 1u);
+  EXPECT_EQ(models["a"]->last_params.count("vgName"), 0u);
+  auto report = request<actor_report>(advised, inspect_atom::value);
+  ASSERT_TRUE(report);
+  EXPECT_NE(report->state_json.find("\"adviceFailures\":1"), std::string::npos)
+    << report->state_json;
+  caf::anon_send_exit(advised, caf::exit_reason::user_shutdown); // the advisor ends with it
 }
