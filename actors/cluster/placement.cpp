@@ -100,17 +100,31 @@ enum class bin_order {
 };
 
 /// Something requests are placed into: a volume group (thick), a thin pool
-/// (virtual room) or one exclusive unit.
+/// (virtual room) or one exclusive unit. Names point into the node_state,
+/// which outlives the search: building bins allocates nothing.
 struct bin {
-  std::string label; ///< for reasons: "vg1", "vg1/pool0", "/dev/vdc"
-  /// Bins with the same symmetry key and the same remaining room are
+  const std::string* vg = nullptr;
+  const std::string* pool = nullptr;
+  const std::string* unit = nullptr;
+  const std::string* media = nullptr;
+  /// Bins with the same symmetry and the same remaining room are
   /// interchangeable for every request of the family: trying one is enough.
-  std::string symmetry;
+  int symmetry = 0;
   uint64_t remaining = 0; ///< shared bins: room left; units: capacity
   bool exclusive = false;
   bool used = false;
-  std::string vg, pool, unit;
 };
+
+/// "vg1", "vg1/pool0", "/dev/vdc (ssd)": for reasons only.
+std::string label_of(const bin& b) {
+  if (b.unit != nullptr)
+    return *b.unit + " (" + (b.media == nullptr || b.media->empty() ? "unknown media" : *b.media) +
+           ")";
+  std::string out = b.vg != nullptr ? *b.vg : std::string{};
+  if (b.pool != nullptr)
+    out += "/" + *b.pool;
+  return out;
+}
 
 struct item {
   size_t request = 0; ///< index into pod_demand::volumes
@@ -122,13 +136,14 @@ enum class outcome { placed, impossible, gave_up };
 
 /// Backtracking over the items of one family (largest first), each trying
 /// its candidate bins in `order`. Finds a placement whenever one exists,
-/// unless the shared step budget runs out first.
+/// unless the shared step budget runs out first. The per-depth scratch
+/// lists are allocated once per search.
 class search {
 public:
   search(std::vector<bin>& bins, std::vector<item>& items, bin_order order, size_t& steps,
          size_t max_steps)
     : bins_(bins), items_(items), order_(order), steps_(steps), max_steps_(max_steps),
-      choice_(items.size(), 0) {}
+      choice_(items.size(), 0), open_(items.size()), tried_(items.size()) {}
 
   outcome run() { return place(0); }
 
@@ -145,27 +160,24 @@ private:
     if (k == items_.size())
       return outcome::placed;
     const item& it = items_[k];
-    std::vector<size_t> open;
+    auto& open = open_[k];
+    open.clear();
     for (size_t b : it.candidates)
       if (room_for(bins_[b], it.bytes))
         open.push_back(b);
-    std::stable_sort(open.begin(), open.end(), [this](size_t x, size_t y) {
-      switch (order_) {
-      case bin_order::least_free:
-      case bin_order::smallest_unit:
-        return bins_[x].remaining < bins_[y].remaining;
-      case bin_order::most_free:
-        return bins_[x].remaining > bins_[y].remaining;
-      }
-      return false;
-    });
-    std::vector<std::pair<std::string, uint64_t>> tried;
+    if (open.size() > 1)
+      std::stable_sort(open.begin(), open.end(), [this](size_t x, size_t y) {
+        return order_ == bin_order::most_free ? bins_[x].remaining > bins_[y].remaining
+                                              : bins_[x].remaining < bins_[y].remaining;
+      });
+    auto& tried = tried_[k];
+    tried.clear();
     for (size_t b : open) {
       bin& target = bins_[b];
-      std::pair<std::string, uint64_t> state{target.symmetry, target.remaining};
+      std::pair<int, uint64_t> state{target.symmetry, target.remaining};
       if (std::find(tried.begin(), tried.end(), state) != tried.end())
         continue;
-      tried.push_back(std::move(state));
+      tried.push_back(state);
       if (target.exclusive)
         target.used = true;
       else
@@ -188,6 +200,8 @@ private:
   size_t& steps_;
   size_t max_steps_;
   std::vector<size_t> choice_;
+  std::vector<std::vector<size_t>> open_;
+  std::vector<std::vector<std::pair<int, uint64_t>>> tried_;
 };
 
 /// One independent placement problem: requests that compete for the same
@@ -220,7 +234,7 @@ std::string bins_text(const std::vector<bin>& bins, const char* what) {
   for (const auto& b : bins) {
     if (!out.empty())
       out += ", ";
-    out += b.label + ": " + bytes_text(b.remaining) + " " + what;
+    out += label_of(b) + ": " + bytes_text(b.remaining) + " " + what;
   }
   return out;
 }
@@ -231,21 +245,23 @@ std::string gave_up_text(const node_state& node, size_t max_steps) {
 }
 
 /// Runs the search of one family and records its assignments, or returns
-/// the reason it failed.
-std::optional<std::string> solve(const node_state& node, const pod_demand& demand, family& fam,
-                                 bin_order order, size_t& steps, size_t max_steps,
-                                 const std::string& no_fit_reason,
-                                 std::vector<std::optional<assignment>>& placed) {
+/// the reason it failed (`no_fit_reason()` is only called then: reasons are
+/// built for failures only).
+template <class Reason>
+std::optional<std::string>
+solve(const node_state& node, const pod_demand& demand, family& fam, bin_order order, size_t& steps,
+      size_t max_steps, Reason no_fit_reason, std::vector<std::optional<assignment>>& placed) {
   if (fam.items.empty())
     return std::nullopt;
-  std::stable_sort(fam.items.begin(), fam.items.end(),
-                   [](const item& a, const item& b) { return a.bytes > b.bytes; });
+  if (fam.items.size() > 1)
+    std::stable_sort(fam.items.begin(), fam.items.end(),
+                     [](const item& a, const item& b) { return a.bytes > b.bytes; });
   search s(fam.bins, fam.items, order, steps, max_steps);
   switch (s.run()) {
   case outcome::gave_up:
     return gave_up_text(node, max_steps);
-  case outcome::impossible:
-    return no_fit_reason;
+  case outcome::impossible: // every step was undone: the bins hold their initial room
+    return no_fit_reason();
   case outcome::placed:
     break;
   }
@@ -256,9 +272,12 @@ std::optional<std::string> solve(const node_state& node, const pod_demand& deman
     assignment a;
     a.request_id = v.id;
     a.kind = v.kind;
-    a.vg = b.vg;
-    a.pool = b.pool;
-    a.unit = b.unit;
+    if (b.vg != nullptr)
+      a.vg = *b.vg;
+    if (b.pool != nullptr)
+      a.pool = *b.pool;
+    if (b.unit != nullptr)
+      a.unit = *b.unit;
     a.bytes = v.bytes;
     placed[it.request] = std::move(a);
   }
@@ -272,18 +291,23 @@ place_flexible_lvm(const node_state& node, const pod_demand& demand, strategy ho
                    size_t max_steps, const std::map<std::string, uint64_t>& vg_taken,
                    const std::map<std::pair<std::string, std::string>, uint64_t>& pool_taken,
                    std::vector<std::optional<assignment>>& placed) {
+  bool any = false;
+  for (const auto& v : demand.volumes)
+    any = any || (v.kind == volume_kind::lvm && v.vg.empty());
+  if (!any)
+    return std::nullopt;
   auto taken_in = [](const auto& m, const auto& key) {
     auto it = m.find(key);
     return it == m.end() ? uint64_t{0} : it->second;
   };
   family thick;
+  thick.bins.reserve(node.vgs.size());
   for (const auto& vg : node.vgs) {
     bin b;
-    b.label = vg.name;
-    b.symmetry = "thick";
-    b.remaining = sub_floor(vg.free(), taken_in(vg_taken, vg.name));
-    b.vg = vg.name;
-    thick.bins.push_back(std::move(b));
+    b.vg = &vg.name;
+    b.symmetry = 0;
+    b.remaining = vg_taken.empty() ? vg.free() : sub_floor(vg.free(), taken_in(vg_taken, vg.name));
+    thick.bins.push_back(b);
   }
   std::map<std::string, family> thin; // by pool name
   for (size_t i = 0; i < demand.volumes.size(); ++i) {
@@ -295,6 +319,7 @@ place_flexible_lvm(const node_state& node, const pod_demand& demand, strategy ho
         return "no LVM storage configured on node " + node.name + " (volume " + v.id +
                " requests " + bytes_text(v.bytes) + ")";
       item it{i, v.bytes, {}};
+      it.candidates.reserve(thick.bins.size());
       const bin* most = nullptr;
       for (size_t b = 0; b < thick.bins.size(); ++b) {
         it.candidates.push_back(b);
@@ -304,7 +329,7 @@ place_flexible_lvm(const node_state& node, const pod_demand& demand, strategy ho
       if (most->remaining < v.bytes)
         return "Insufficient LVM storage on node " + node.name + ": volume " + v.id + " requests " +
                bytes_text(v.bytes) + ", the volume group with the most free space is " +
-               most->label + " with " + bytes_text(most->remaining) + " free";
+               label_of(*most) + " with " + bytes_text(most->remaining) + " free";
       thick.items.push_back(std::move(it));
       continue;
     }
@@ -315,12 +340,11 @@ place_flexible_lvm(const node_state& node, const pod_demand& demand, strategy ho
         if (p == nullptr)
           continue;
         bin b;
-        b.label = vg.name + "/" + p->name;
-        b.symmetry = "thin";
+        b.vg = &vg.name;
+        b.pool = &p->name;
+        b.symmetry = 1;
         b.remaining = sub_floor(pool_free(*p), taken_in(pool_taken, std::pair{vg.name, p->name}));
-        b.vg = vg.name;
-        b.pool = p->name;
-        fam.bins.push_back(std::move(b));
+        fam.bins.push_back(b);
       }
     }
     if (fam.bins.empty())
@@ -336,25 +360,30 @@ place_flexible_lvm(const node_state& node, const pod_demand& demand, strategy ho
     if (most->remaining < v.bytes)
       return "Insufficient thin pool storage on node " + node.name + ": volume " + v.id +
              " requests " + bytes_text(v.bytes) + ", the thin pool " + v.thin_pool +
-             " with the most virtual free space is " + most->label + " with " +
+             " with the most virtual free space is " + label_of(*most) + " with " +
              bytes_text(most->remaining) + " free";
     fam.items.push_back(std::move(it));
   }
   auto order = how == strategy::binpack ? bin_order::least_free : bin_order::most_free;
-  if (auto why = solve(node, demand, thick, order, steps, max_steps,
-                       "Insufficient LVM storage on node " + node.name + ": volumes " +
-                         volumes_text(demand, thick.items) +
-                         " do not fit together into its volume groups (" +
-                         bins_text(thick.bins, "free") + ")",
-                       placed))
+  if (auto why = solve(
+        node, demand, thick, order, steps, max_steps,
+        [&] {
+          return "Insufficient LVM storage on node " + node.name + ": volumes " +
+                 volumes_text(demand, thick.items) +
+                 " do not fit together into its volume groups (" + bins_text(thick.bins, "free") +
+                 ")";
+        },
+        placed))
     return why;
   for (auto& [pool, fam] : thin)
-    if (auto why =
-          solve(node, demand, fam, order, steps, max_steps,
-                "Insufficient thin pool storage on node " + node.name + ": volumes " +
-                  volumes_text(demand, fam.items) + " do not fit together into thin pools " + pool +
-                  " (" + bins_text(fam.bins, "virtual free") + ")",
-                placed))
+    if (auto why = solve(
+          node, demand, fam, order, steps, max_steps,
+          [&, &pool = pool, &fam = fam] {
+            return "Insufficient thin pool storage on node " + node.name + ": volumes " +
+                   volumes_text(demand, fam.items) + " do not fit together into thin pools " +
+                   pool + " (" + bins_text(fam.bins, "virtual free") + ")";
+          },
+          placed))
       return why;
   return std::nullopt;
 }
@@ -364,20 +393,30 @@ place_flexible_lvm(const node_state& node, const pod_demand& demand, strategy ho
 std::optional<std::string> place_units(const node_state& node, const pod_demand& demand,
                                        volume_kind kind, size_t& steps, size_t max_steps,
                                        std::vector<std::optional<assignment>>& placed) {
+  bool any = false;
+  for (const auto& v : demand.volumes)
+    any = any || v.kind == kind;
+  if (!any)
+    return std::nullopt;
   family fam;
   std::vector<const exclusive_unit*> units;
+  std::vector<const std::string*> medias; // symmetry: one class per media
   size_t total = 0;
   for (const auto& u : *units_of(node, kind)) {
     ++total;
     if (u.taken)
       continue;
     bin b;
-    b.label = u.name + " (" + (u.media.empty() ? std::string{"unknown media"} : u.media) + ")";
-    b.symmetry = u.media;
+    b.unit = &u.name;
+    b.media = &u.media;
+    auto m = std::find_if(medias.begin(), medias.end(),
+                          [&](const std::string* x) { return *x == u.media; });
+    if (m == medias.end())
+      m = medias.insert(medias.end(), &u.media);
+    b.symmetry = 2 + static_cast<int>(m - medias.begin());
     b.remaining = u.capacity;
     b.exclusive = true;
-    b.unit = u.name;
-    fam.bins.push_back(std::move(b));
+    fam.bins.push_back(b);
     units.push_back(&u);
   }
   const std::string insufficient =
@@ -412,11 +451,14 @@ std::optional<std::string> place_units(const node_state& node, const pod_demand&
     return insufficient + "the pod requests " + std::to_string(fam.items.size()) + " " +
            unit_noun(kind) + "s, " + std::to_string(units.size()) + " of " + std::to_string(total) +
            " are free";
-  return solve(node, demand, fam, bin_order::smallest_unit, steps, max_steps,
-               insufficient + "no assignment of distinct free " + unit_noun(kind) +
-                 "s holds volumes " + volumes_text(demand, fam.items) +
-                 " (free: " + bins_text(fam.bins, "") + ")",
-               placed);
+  return solve(
+    node, demand, fam, bin_order::smallest_unit, steps, max_steps,
+    [&] {
+      return insufficient + "no assignment of distinct free " + unit_noun(kind) +
+             "s holds volumes " + volumes_text(demand, fam.items) +
+             " (free: " + bins_text(fam.bins, "") + ")";
+    },
+    placed);
 }
 
 } // namespace
@@ -530,13 +572,22 @@ const exclusive_unit* find_unit(const node_state& node, volume_kind kind, const 
 /// request / unit capacity. A pod with both averages the two parts with
 /// equal weight, then ⌊ × 10⌋.
 int capacity_score(const node_state& node, const fit_result& placed, strategy how) {
-  std::map<std::pair<std::string, std::string>, uint64_t> lvm; // (vg, pool) → pod bytes
+  struct touched {
+    const std::string* vg;
+    const std::string* pool;
+    uint64_t bytes;
+  };
+  std::vector<touched> lvm; // (vg, pool) → the pod's bytes there; a pod touches few
   long double exclusive_sum = 0;
   size_t exclusive_count = 0;
   for (const auto& a : placed.assignments) {
     if (a.kind == volume_kind::lvm) {
-      auto& sum = lvm[{a.vg, a.pool}];
-      sum = add_saturated(sum, a.bytes);
+      auto t = std::find_if(lvm.begin(), lvm.end(),
+                            [&](const touched& x) { return *x.vg == a.vg && *x.pool == a.pool; });
+      if (t == lvm.end())
+        lvm.push_back({&a.vg, &a.pool, a.bytes});
+      else
+        t->bytes = add_saturated(t->bytes, a.bytes);
       continue;
     }
     const exclusive_unit* u = find_unit(node, a.kind, a.unit);
@@ -544,13 +595,13 @@ int capacity_score(const node_state& node, const fit_result& placed, strategy ho
     ++exclusive_count;
   }
   long double lvm_sum = 0;
-  for (const auto& [key, bytes] : lvm) {
-    const vg_state* vg = node.find_vg(key.first);
+  for (const auto& [vg_name, pool_name, bytes] : lvm) {
+    const vg_state* vg = node.find_vg(*vg_name);
     long double u = 1.0L;
-    if (vg != nullptr && key.second.empty()) {
+    if (vg != nullptr && pool_name->empty()) {
       u = ratio(add_saturated(vg->charged, bytes), vg->capacity);
     } else if (vg != nullptr) {
-      const thin_pool_state* pool = find_pool(*vg, key.second);
+      const thin_pool_state* pool = find_pool(*vg, *pool_name);
       if (pool != nullptr)
         u = ratio(add_saturated(pool->charged, bytes), pool->virtual_capacity());
     }
