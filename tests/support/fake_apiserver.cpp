@@ -1970,7 +1970,9 @@ struct fake_apiserver::impl {
   json::object list_collection(const resource_target& t, const http_request& req) {
     label_selector labels = parse_label_selector(req.param("labelSelector"));
     field_selector fields = parse_field_selector(req.param("fieldSelector"));
-    std::optional<std::uint64_t> limit;
+    // (0 = no limit: a plain number, since GCC 12 at -O3 wrongly reports an
+    // optional's payload as maybe-uninitialized here)
+    std::uint64_t limit = 0;
     if (std::string l = req.param("limit"); !l.empty()) {
       auto n = parse_i64(l);
       if (!n || *n < 0)
@@ -2009,7 +2011,7 @@ struct fake_apiserver::impl {
       start_after = get_string(*o, "start");
       have_start = true;
     } else if (rv_param == "0") {
-      limit.reset(); // served from the watch cache, which ignores limit
+      limit = 0; // served from the watch cache, which ignores limit
     } else if (!rv_param.empty()) {
       auto n = parse_u64(rv_param);
       if (!n)
@@ -2040,7 +2042,7 @@ struct fake_apiserver::impl {
         continue;
       if (!labels.matches(obj) || !fields.matches(obj))
         continue;
-      if (limit && items.size() == *limit) {
+      if (limit != 0 && items.size() == limit) {
         more = true;
         ++remaining;
         continue;
