@@ -1,6 +1,7 @@
 #include "actors/cluster/placement.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -461,9 +462,120 @@ std::optional<std::string> place_units(const node_state& node, const pod_demand&
     placed);
 }
 
+/// The common case without allocation: every request thick LVM, few groups
+/// and few requests. The same decisions as the general path (vgName requests
+/// charged in order; the others largest first, each trying groups in
+/// strategy order with ties in group order, equal room tried once; the same
+/// step count), so results never depend on which path ran. nullopt when the
+/// case does not apply (or the search gave up); a result without fit and
+/// without reason when nothing fits (the general path words the reason when
+/// one is wanted).
+std::optional<fit_result> fit_thick_fast(const node_state& node, const pod_demand& demand,
+                                         strategy how, size_t max_steps, bool with_ids) {
+  constexpr size_t max_vgs = 8;
+  constexpr size_t max_requests = 8;
+  const size_t n_vgs = node.vgs.size();
+  const size_t n = demand.volumes.size();
+  if (n_vgs == 0 || n_vgs > max_vgs || n > max_requests)
+    return std::nullopt;
+  for (const auto& v : demand.volumes)
+    if (v.kind != volume_kind::lvm || !v.thin_pool.empty())
+      return std::nullopt;
+  std::array<uint64_t, max_vgs> room{};
+  for (size_t j = 0; j < n_vgs; ++j)
+    room[j] = node.vgs[j].free();
+  std::array<size_t, max_requests> where{};
+  std::array<size_t, max_requests> flexible{};
+  size_t n_flexible = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const auto& v = demand.volumes[i];
+    if (v.vg.empty()) {
+      // stable insertion by bytes, largest first
+      size_t k = n_flexible++;
+      while (k > 0 && demand.volumes[flexible[k - 1]].bytes < v.bytes) {
+        flexible[k] = flexible[k - 1];
+        --k;
+      }
+      flexible[k] = i;
+      continue;
+    }
+    size_t j = 0;
+    while (j < n_vgs && node.vgs[j].name != v.vg)
+      ++j;
+    if (j == n_vgs || room[j] < v.bytes)
+      return fit_result{}; // no fit
+    room[j] -= v.bytes;
+    where[i] = j;
+  }
+  size_t steps = 0;
+  enum class result { placed, impossible, gave_up };
+  auto place = [&](auto& self, size_t k) -> result {
+    if (++steps > max_steps)
+      return result::gave_up;
+    if (k == n_flexible)
+      return result::placed;
+    uint64_t bytes = demand.volumes[flexible[k]].bytes;
+    std::array<size_t, max_vgs> open{};
+    size_t n_open = 0;
+    for (size_t j = 0; j < n_vgs; ++j) {
+      if (room[j] < bytes)
+        continue;
+      size_t at = n_open++;
+      auto before = [&](size_t a, size_t b) {
+        return how == strategy::binpack ? room[a] < room[b] : room[a] > room[b];
+      };
+      while (at > 0 && before(j, open[at - 1])) {
+        open[at] = open[at - 1];
+        --at;
+      }
+      open[at] = j;
+    }
+    std::array<uint64_t, max_vgs> tried{};
+    size_t n_tried = 0;
+    for (size_t o = 0; o < n_open; ++o) {
+      size_t j = open[o];
+      if (std::find(tried.begin(), tried.begin() + n_tried, room[j]) != tried.begin() + n_tried)
+        continue;
+      tried[n_tried++] = room[j];
+      room[j] -= bytes;
+      where[flexible[k]] = j;
+      auto r = self(self, k + 1);
+      if (r != result::impossible)
+        return r;
+      room[j] += bytes;
+    }
+    return result::impossible;
+  };
+  switch (place(place, 0)) {
+  case result::placed:
+    break;
+  case result::impossible:
+    return fit_result{}; // no fit
+  case result::gave_up:
+    return std::nullopt; // the general path reports the exhausted search
+  }
+  fit_result out;
+  out.fits = true;
+  out.assignments.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    const auto& v = demand.volumes[i];
+    assignment a;
+    if (with_ids) // the extender's verdicts only need where, not whose
+      a.request_id = v.id;
+    a.kind = volume_kind::lvm;
+    a.vg = node.vgs[where[i]].name;
+    a.bytes = v.bytes;
+    out.assignments.push_back(std::move(a));
+  }
+  return out;
+}
+
 } // namespace
 
-fit_result fit(const node_state& node, const pod_demand& demand, strategy how, size_t max_steps) {
+namespace {
+
+fit_result fit_impl(const node_state& node, const pod_demand& demand, strategy how,
+                    size_t max_steps, bool with_ids, bool with_reason) {
   fit_result result;
   if (!demand.uses_local()) {
     result.fits = true;
@@ -481,6 +593,10 @@ fit_result fit(const node_state& node, const pod_demand& demand, strategy how, s
     if (!v.pinned_node.empty() && v.pinned_node != node.name)
       return fail("volume " + v.id + " is a read-only snapshot whose source volume is on node " +
                   v.pinned_node + ", so node " + node.name + " cannot serve it");
+
+  if (auto fast = fit_thick_fast(node, demand, how, max_steps, with_ids))
+    if (fast->fits || !with_reason)
+      return std::move(*fast);
 
   std::vector<std::optional<assignment>> placed(demand.volumes.size());
 
@@ -545,6 +661,12 @@ fit_result fit(const node_state& node, const pod_demand& demand, strategy how, s
   return result;
 }
 
+} // namespace
+
+fit_result fit(const node_state& node, const pod_demand& demand, strategy how, size_t max_steps) {
+  return fit_impl(node, demand, how, max_steps, true, true);
+}
+
 namespace {
 
 /// ⌊x × 10⌋ for x in 0..1, robust against 0.7 × 10 = 6.999….
@@ -577,7 +699,29 @@ int capacity_score(const node_state& node, const fit_result& placed, strategy ho
     const std::string* pool;
     uint64_t bytes;
   };
-  std::vector<touched> lvm; // (vg, pool) → the pod's bytes there; a pod touches few
+  // (vg, pool) → the pod's bytes there; a pod touches few, so a small
+  // fixed table (the rest, if ever, in a vector)
+  std::array<touched, 8> fixed{};
+  size_t n_fixed = 0;
+  std::vector<touched> more;
+  struct table {
+    std::array<touched, 8>& fixed;
+    size_t& n;
+    std::vector<touched>& more;
+    touched* begin() { return more.empty() ? fixed.data() : more.data(); }
+    touched* end() { return more.empty() ? fixed.data() + n : more.data() + more.size(); }
+    bool empty() const { return n == 0 && more.empty(); }
+    size_t size() const { return more.empty() ? n : more.size(); }
+    void push_back(const touched& t) {
+      if (more.empty() && n < fixed.size()) {
+        fixed[n++] = t;
+        return;
+      }
+      if (more.empty())
+        more.assign(fixed.begin(), fixed.begin() + static_cast<ptrdiff_t>(n));
+      more.push_back(t);
+    }
+  } lvm{fixed, n_fixed, more};
   long double exclusive_sum = 0;
   size_t exclusive_count = 0;
   for (const auto& a : placed.assignments) {
@@ -688,7 +832,7 @@ int score(const node_state& node, const pod_demand& demand, const fit_result& pl
 
 std::vector<node_verdict> evaluate(const cluster_view& view, const pod_demand& demand,
                                    const std::vector<std::string>& nodes, strategy how,
-                                   const anti_affinity& weights) {
+                                   const anti_affinity& weights, bool with_reasons) {
   std::vector<node_verdict> out;
   out.reserve(nodes.size());
   for (const auto& name : nodes) {
@@ -700,7 +844,7 @@ std::vector<node_verdict> evaluate(const cluster_view& view, const pod_demand& d
     } else if (!demand.error.empty()) {
       v.reason = demand.error;
     } else {
-      auto placed = fit(*node, demand, how);
+      auto placed = fit_impl(*node, demand, how, 100'000, false, with_reasons);
       v.fits = placed.fits;
       v.reason = std::move(placed.reason);
       v.score = placed.fits ? score(*node, demand, placed, how, weights) : 0;

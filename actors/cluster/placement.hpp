@@ -187,9 +187,11 @@ struct node_verdict {
 /// reason ("node X is not known to open-local"), a node without a
 /// NodeLocalStorage status fails for a pod that uses local storage, a pod
 /// error fails every node with it. Pure; reads `view` only.
+/// With `with_reasons` false (prioritize), a node that does not fit may come
+/// back without its reason, which saves wording it.
 std::vector<node_verdict> evaluate(const cluster_view& view, const pod_demand& demand,
                                    const std::vector<std::string>& nodes, strategy how,
-                                   const anti_affinity& weights);
+                                   const anti_affinity& weights, bool with_reasons = true);
 
 /// Charges `a` on `node` (reservations, PVs, inline volumes): adds to the
 /// group's (or pool's) charge or marks the unit taken. Returns false when the

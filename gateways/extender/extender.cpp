@@ -250,7 +250,8 @@ http::response priorities(const std::string& body, const kube::placement_snapsho
       list.push_back(json::object{{"host", n}, {"score", 0}});
     return json_response(200, list);
   }
-  auto verdicts = placement::evaluate(*snapshot->view, demand, args->names, opts.how, opts.weights);
+  auto verdicts = placement::evaluate(*snapshot->view, demand, args->names, opts.how, opts.weights,
+                                      /*with_reasons=*/false);
   for (auto& v : verdicts)
     list.push_back(json::object{{"host", v.node}, {"score", v.fits ? v.score : 0}});
   return json_response(200, list);
