@@ -878,34 +878,32 @@ exclusive_unit* find_unit(node_state& node, const assignment& a) {
 
 } // namespace
 
-bool charge(node_state& node, const assignment& a) {
+namespace {
+
+/// Adds (or takes back) `a`'s bytes on its group or pool, or marks its unit.
+bool account(node_state& node, const assignment& a, bool add) {
   if (a.kind == volume_kind::lvm) {
     uint64_t* counter = lvm_counter(node, a);
     if (counter == nullptr)
       return false;
-    *counter = add_saturated(*counter, a.bytes);
+    *counter = add ? add_saturated(*counter, a.bytes) : sub_floor(*counter, a.bytes);
     return true;
   }
   exclusive_unit* u = find_unit(node, a);
   if (u == nullptr)
     return false;
-  u->taken = true;
+  u->taken = add;
   return true;
 }
 
+} // namespace
+
+bool charge(node_state& node, const assignment& a) {
+  return account(node, a, true);
+}
+
 bool release(node_state& node, const assignment& a) {
-  if (a.kind == volume_kind::lvm) {
-    uint64_t* counter = lvm_counter(node, a);
-    if (counter == nullptr)
-      return false;
-    *counter = sub_floor(*counter, a.bytes);
-    return true;
-  }
-  exclusive_unit* u = find_unit(node, a);
-  if (u == nullptr)
-    return false;
-  u->taken = false;
-  return true;
+  return account(node, a, false);
 }
 
 } // namespace olocal::placement

@@ -5,7 +5,9 @@
 
 #include <caf/fwd.hpp>
 
+#include <algorithm>
 #include <chrono>
+#include <iterator>
 #include <string>
 #include <utility>
 #include <vector>
@@ -40,6 +42,23 @@ caf::expected<std::string> choose_vg(const std::vector<vg_view>& vgs, const volu
 /// not one we hand out (not a number, or past the end), as CSI asks.
 caf::expected<std::pair<size_t, size_t>> page_range(size_t total, uint32_t max_entries,
                                                     const std::string& token);
+
+/// One page of `all` (sorted by id here) for `max_entries` and `token`, with
+/// the next page's token, or aborted for a bad token (as page_range).
+template <class Page, class Entry>
+caf::expected<Page> make_page(std::vector<Entry> all, uint32_t max_entries,
+                              const std::string& token) {
+  std::sort(all.begin(), all.end(), [](auto& a, auto& b) { return a.id < b.id; });
+  auto range = page_range(all.size(), max_entries, token);
+  if (!range)
+    return range.error();
+  Page page;
+  page.entries.assign(std::make_move_iterator(all.begin() + static_cast<ptrdiff_t>(range->first)),
+                      std::make_move_iterator(all.begin() + static_cast<ptrdiff_t>(range->second)));
+  if (range->second < all.size())
+    page.next_token = std::to_string(range->second);
+  return page;
+}
 
 /// Spawns the volume manager over one node (standalone mode; in a cluster the
 /// node handle is the node's proxy).

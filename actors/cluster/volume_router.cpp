@@ -281,18 +281,11 @@ void deliver_error(router_pointer self, caf::typed_response_promise<T>& rp, cons
 template <class Page, class Entry>
 void deliver_page(caf::typed_response_promise<Page>& rp, std::vector<Entry> all,
                   uint32_t max_entries, const std::string& token) {
-  std::sort(all.begin(), all.end(), [](auto& a, auto& b) { return a.id < b.id; });
-  auto range = page_range(all.size(), max_entries, token);
-  if (!range) {
-    rp.deliver(range.error());
-    return;
-  }
-  Page page;
-  page.entries.assign(std::make_move_iterator(all.begin() + static_cast<ptrdiff_t>(range->first)),
-                      std::make_move_iterator(all.begin() + static_cast<ptrdiff_t>(range->second)));
-  if (range->second < all.size())
-    page.next_token = std::to_string(range->second);
-  rp.deliver(std::move(page));
+  auto page = make_page<Page>(std::move(all), max_entries, token);
+  if (!page)
+    rp.deliver(page.error());
+  else
+    rp.deliver(std::move(*page));
 }
 
 // -- CreateVolume ---------------------------------------------------------------------
