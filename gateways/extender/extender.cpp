@@ -1,6 +1,7 @@
 #include "gateways/extender/extender.hpp"
 
 #include "actors/core/errc.hpp"
+#include "actors/core/json.hpp"
 #include "gateways/kube/placement_actor.hpp"
 #include "gateways/kube/placement_view.hpp"
 
@@ -236,6 +237,31 @@ http::response predicates(const std::string& body, const kube::placement_snapsho
   return json_response(200, result);
 }
 
+namespace {
+
+/// HostPriorityList, written directly: one small object per node through
+/// Boost.JSON cost more than the scoring itself.
+http::response host_priorities(const std::vector<std::pair<const std::string*, int>>& scores) {
+  http::response r;
+  r.content_type = "application/json";
+  auto& out = r.body;
+  out.reserve(scores.size() * 40 + 2);
+  out += '[';
+  for (size_t i = 0; i < scores.size(); ++i) {
+    if (i > 0)
+      out += ',';
+    out += "{\"host\":";
+    append_json_quoted(out, *scores[i].first);
+    out += ",\"score\":";
+    out += std::to_string(scores[i].second);
+    out += '}';
+  }
+  out += ']';
+  return r;
+}
+
+} // namespace
+
 http::response priorities(const std::string& body, const kube::placement_snapshot* snapshot,
                           const extender_options& opts) {
   auto args = parse_args(body);
@@ -244,17 +270,18 @@ http::response priorities(const std::string& body, const kube::placement_snapsho
   if (!ready(snapshot))
     return text_response(503, not_ready);
   auto demand = kube::demand_of(args->pod, *snapshot->objects, opts.drivers);
-  json::array list;
+  std::vector<std::pair<const std::string*, int>> scores;
+  scores.reserve(args->names.size());
   if (!demand.error.empty()) {
     for (auto& n : args->names)
-      list.push_back(json::object{{"host", n}, {"score", 0}});
-    return json_response(200, list);
+      scores.emplace_back(&n, 0);
+    return host_priorities(scores);
   }
   auto verdicts = placement::evaluate(*snapshot->view, demand, args->names, opts.how, opts.weights,
                                       /*with_reasons=*/false);
   for (auto& v : verdicts)
-    list.push_back(json::object{{"host", v.node}, {"score", v.fits ? v.score : 0}});
-  return json_response(200, list);
+    scores.emplace_back(&v.node, v.fits ? v.score : 0);
+  return host_priorities(scores);
 }
 
 http::response cache(const std::string& query, const kube::placement_snapshot* snapshot) {
