@@ -7,7 +7,7 @@
 
 #include "actors/core/messages.hpp"
 #include "actors/core/quantity.hpp"
-#include "actors/node/io_limits.hpp"
+#include "actors/node/io_limit_context.hpp"
 
 #include <caf/expected.hpp>
 

@@ -8,6 +8,7 @@
 // QoS classes, v1 and v2, and any minor.
 
 #include "actors/core/messages.hpp"
+#include "actors/node/io_limit_context.hpp"
 
 #include <caf/expected.hpp>
 
@@ -20,37 +21,12 @@
 
 namespace olocal::io_limits {
 
-/// The volume-context keys of IO limits (StorageClass parameters and inline
-/// volumeAttributes alike).
-namespace keys {
-inline constexpr std::string_view iops = "iops"; ///< open-local: reads and writes
-inline constexpr std::string_view bps = "bps";   ///< open-local: reads and writes (a quantity)
-inline constexpr std::string_view read_iops = "readIops";
-inline constexpr std::string_view write_iops = "writeIops";
-inline constexpr std::string_view read_bps = "readBps";
-inline constexpr std::string_view write_bps = "writeBps";
-/// Standalone: the cgroup a publish limits (as /proc/<pid>/cgroup names it).
-inline constexpr std::string_view cgroup = "olocal/cgroup";
-/// kubelet's pod UID in the volume context (CSIDriver podInfoOnMount).
-inline constexpr std::string_view pod_uid = "csi.storage.k8s.io/pod.uid";
-} // namespace keys
-
-/// The limits a volume context asks for (volume_params' keys: open-local's
-/// iops and bps for both directions, readIops/writeIops/readBps/writeBps for
-/// one; the latter win). invalid_argument naming the key for bad values.
-caf::expected<io_limit> limit_from_context(const param_map& context);
-
 /// "MAJ:MIN" of a device number (major()/minor(): right for minors >= 256).
 std::string device_number(dev_t dev);
 
 /// The device number of a block device node; invalid_argument when `path`
 /// is not a block device, not_found when it is missing.
 caf::expected<dev_t> block_device_number(const std::string& path);
-
-/// The pod UID in a kubelet target path, for any kubelet root:
-/// ".../pods/<uid>/volumes/..." (filesystem volumes) or
-/// ".../volumeDevices/publish/<pv>/<uid>" (block volumes); "" when none.
-std::string pod_uid_of_target(std::string_view path);
 
 /// cgroup v1 (blkio throttle files) or v2 (io.max).
 enum class cgroup_mode { v1, v2 };
