@@ -1,6 +1,7 @@
 #include "actors/cluster/volume_params.hpp"
 
 #include "actors/core/errc.hpp"
+#include "actors/node/io_limits.hpp"
 
 #include <openssl/sha.h>
 
@@ -13,8 +14,6 @@
 namespace olocal {
 
 namespace {
-
-__extension__ using u128 = unsigned __int128; // exact arithmetic up to 2^64 * 2^60
 
 caf::error bad(std::string_view key, const std::string& value, std::string_view accepts) {
   return make_error(errc::invalid_argument, "parameter " + std::string{key} + "=\"" + value +
@@ -37,22 +36,6 @@ caf::expected<bool> parse_bool(const param_map& params, std::string_view key, bo
   return bad(key, *v, "true or false");
 }
 
-/// A non-negative integer (IOPS).
-caf::expected<uint64_t> parse_count(const param_map& params, std::string_view key) {
-  auto* v = find(params, key);
-  if (v == nullptr || v->empty())
-    return uint64_t{0};
-  uint64_t n = 0;
-  for (char c : *v) {
-    if (c < '0' || c > '9')
-      return bad(key, *v, "a whole number of operations per second");
-    if (n > (std::numeric_limits<uint64_t>::max() - 9) / 10)
-      return bad(key, *v, "a number below 2^64");
-    n = n * 10 + static_cast<uint64_t>(c - '0');
-  }
-  return n;
-}
-
 caf::expected<uint64_t> parse_bytes(const param_map& params, std::string_view key,
                                     uint64_t fallback) {
   auto* v = find(params, key);
@@ -65,70 +48,6 @@ caf::expected<uint64_t> parse_bytes(const param_map& params, std::string_view ke
 }
 
 } // namespace
-
-caf::expected<uint64_t> parse_quantity(std::string_view text) {
-  auto fail = [&] {
-    return make_error(errc::invalid_argument, "\"" + std::string{text} + "\" is not a quantity");
-  };
-  if (text.empty())
-    return fail();
-  size_t i = 0;
-  if (text[0] == '+')
-    ++i;
-  // integer and fraction digits
-  u128 whole = 0;
-  u128 frac_num = 0;
-  u128 frac_den = 1;
-  bool digits = false;
-  for (; i < text.size() && std::isdigit(static_cast<unsigned char>(text[i])); ++i) {
-    digits = true;
-    whole = whole * 10 + static_cast<unsigned>(text[i] - '0');
-    if (whole > std::numeric_limits<uint64_t>::max())
-      return fail();
-  }
-  if (i < text.size() && text[i] == '.') {
-    ++i;
-    for (; i < text.size() && std::isdigit(static_cast<unsigned char>(text[i])); ++i) {
-      digits = true;
-      if (frac_den < 1'000'000'000'000'000'000ull) { // 18 digits are more than a byte needs
-        frac_num = frac_num * 10 + static_cast<unsigned>(text[i] - '0');
-        frac_den *= 10;
-      }
-    }
-  }
-  if (!digits)
-    return fail();
-  static constexpr std::array<std::pair<std::string_view, uint64_t>, 12> suffixes{{
-    {"Ki", 1ull << 10},
-    {"Mi", 1ull << 20},
-    {"Gi", 1ull << 30},
-    {"Ti", 1ull << 40},
-    {"Pi", 1ull << 50},
-    {"Ei", 1ull << 60},
-    {"k", 1'000ull},
-    {"M", 1'000'000ull},
-    {"G", 1'000'000'000ull},
-    {"T", 1'000'000'000'000ull},
-    {"P", 1'000'000'000'000'000ull},
-    {"E", 1'000'000'000'000'000'000ull},
-  }};
-  auto rest = text.substr(i);
-  uint64_t mult = 1;
-  if (!rest.empty()) {
-    bool known = false;
-    for (auto& [s, m] : suffixes)
-      if (rest == s) {
-        mult = m;
-        known = true;
-      }
-    if (!known)
-      return fail();
-  }
-  u128 bytes = whole * mult + (frac_num * mult + frac_den - 1) / frac_den;
-  if (bytes > std::numeric_limits<uint64_t>::max())
-    return fail();
-  return static_cast<uint64_t>(bytes);
-}
 
 caf::expected<volume_params> parse_volume_params(const param_map& params) {
   volume_params p;
@@ -173,20 +92,15 @@ caf::expected<volume_params> parse_volume_params(const param_map& params) {
   if (!wipe)
     return wipe.error();
   p.wipe = *wipe;
-  // open-local's iops/bps limit reads and writes alike; ours set each side.
-  auto iops = parse_count(params, param_keys::iops);
-  auto bps = parse_bytes(params, param_keys::bps, 0);
-  auto riops = parse_count(params, param_keys::read_iops);
-  auto wiops = parse_count(params, param_keys::write_iops);
-  auto rbps = parse_bytes(params, param_keys::read_bps, 0);
-  auto wbps = parse_bytes(params, param_keys::write_bps, 0);
-  for (auto* x : {&iops, &riops, &wiops, &bps, &rbps, &wbps})
-    if (!*x)
-      return x->error();
-  p.read_iops = *riops ? *riops : *iops;
-  p.write_iops = *wiops ? *wiops : *iops;
-  p.read_bps = *rbps ? *rbps : *bps;
-  p.write_bps = *wbps ? *wbps : *bps;
+  // open-local's iops/bps limit reads and writes alike; ours set each side
+  // (one parser for the controller and the node's io-limit actor).
+  auto io = io_limits::limit_from_context(params);
+  if (!io)
+    return io.error();
+  p.read_iops = io->read_iops;
+  p.write_iops = io->write_iops;
+  p.read_bps = io->read_bps;
+  p.write_bps = io->write_bps;
   if (p.volume_type != "LVM" && (p.read_iops || p.write_iops || p.read_bps || p.write_bps))
     return make_error(errc::invalid_argument,
                       "IO limits (iops, bps) apply to LVM volumes only, not volumeType=" +

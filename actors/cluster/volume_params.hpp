@@ -6,6 +6,8 @@
 // value is an invalid_argument naming the key and what it accepts.
 
 #include "actors/core/messages.hpp"
+#include "actors/core/quantity.hpp"
+#include "actors/node/io_limit_context.hpp"
 
 #include <caf/expected.hpp>
 
@@ -24,17 +26,17 @@ inline constexpr std::string_view fstype_legacy = "fsType";
 inline constexpr std::string_view vg_name = "vgName";
 inline constexpr std::string_view media_type = "mediaType";
 inline constexpr std::string_view lvm_type = "lvmType";
-inline constexpr std::string_view iops = "iops";
-inline constexpr std::string_view bps = "bps";
+inline constexpr std::string_view iops = io_limits::keys::iops;
+inline constexpr std::string_view bps = io_limits::keys::bps;
 inline constexpr std::string_view spdk = "spdk";
 inline constexpr std::string_view direct = "direct";
 // ours
 inline constexpr std::string_view thin_pool = "thinPool";
 inline constexpr std::string_view wipe = "wipe";
-inline constexpr std::string_view read_iops = "readIops";
-inline constexpr std::string_view write_iops = "writeIops";
-inline constexpr std::string_view read_bps = "readBps";
-inline constexpr std::string_view write_bps = "writeBps";
+inline constexpr std::string_view read_iops = io_limits::keys::read_iops;
+inline constexpr std::string_view write_iops = io_limits::keys::write_iops;
+inline constexpr std::string_view read_bps = io_limits::keys::read_bps;
+inline constexpr std::string_view write_bps = io_limits::keys::write_bps;
 // inline ephemeral volumes
 inline constexpr std::string_view size = "size";
 inline constexpr std::string_view ephemeral = "csi.storage.k8s.io/ephemeral";
@@ -46,11 +48,7 @@ inline constexpr std::string_view snap_expansion_threshold =
   "csi.aliyun.com/snapshot-expansion-threshold";
 } // namespace param_keys
 
-/// Parses a Kubernetes resource quantity into bytes: a plain integer
-/// ("1048576"), binary suffixes Ki Mi Gi Ti Pi Ei, decimal suffixes k M G T
-/// P E, an optional decimal fraction ("1.5Gi", rounded up to a whole byte).
-/// invalid_argument for anything else, negatives, or values beyond 2^64-1.
-caf::expected<uint64_t> parse_quantity(std::string_view text);
+// parse_quantity: actors/core/quantity.hpp
 
 /// What a StorageClass asks for.
 struct volume_params {

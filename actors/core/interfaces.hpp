@@ -95,6 +95,16 @@ using claim_runner_actor =
                    caf::replies_to<load_claims_req>::with<std::vector<claim_record>>,
                    caf::replies_to<save_claims_req>::with<uint64_t>>; // bytes written
 
+/// The node's IO throttling (cgroup v1 blkio throttle files or v2 io.max):
+/// applies a volume's limits to its pod's cgroup at publish, removes them at
+/// unpublish, and re-applies them on a timer (recreated cgroups, new
+/// containers). Runs detached: it reads and writes cgroup files itself.
+using io_limit_actor =
+  caf::typed_actor<caf::replies_to<set_io_limit>::with<std::vector<std::string>>, // cgroups
+                   caf::replies_to<clear_io_limit>::with<bool>,
+                   caf::reacts_to<tick_atom>, // the reconcile timer
+                   caf::replies_to<inspect_atom>::with<actor_report>>;
+
 /// Everything the node has, as its supervisor last saw it.
 struct node_view {
   std::vector<block_device> devices;

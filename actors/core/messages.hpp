@@ -491,6 +491,59 @@ typename Inspector::result_type inspect(Inspector& f, volume_stats& x) {
   return f(caf::meta::type_name("volume_stats"), x.state, x.usage);
 }
 
+// -- IO limits (the node's io-limit actor) ---------------------------------------
+
+/// Bytes and operations per second a volume's device may do for one pod
+/// (0 = unlimited).
+struct io_limit {
+  uint64_t read_bps = 0;
+  uint64_t write_bps = 0;
+  uint64_t read_iops = 0;
+  uint64_t write_iops = 0;
+
+  bool empty() const {
+    return read_bps == 0 && write_bps == 0 && read_iops == 0 && write_iops == 0;
+  }
+  friend bool operator==(const io_limit&, const io_limit&) = default;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, io_limit& x) {
+  return f(caf::meta::type_name("io_limit"), x.read_bps, x.write_bps, x.read_iops, x.write_iops);
+}
+
+/// Throttle `device` for the pod that has the volume published at
+/// target_path (or for an explicit cgroup), and keep it throttled until
+/// clear_io_limit. Answers the cgroups written.
+struct set_io_limit {
+  std::string volume_id;
+  std::string target_path;
+  std::string device;  ///< the volume's block device ("/dev/vg/lv")
+  std::string pod_uid; ///< "" = none (standalone)
+  /// Standalone: a cgroup as /proc/<pid>/cgroup names it (relative to the
+  /// hierarchy root); "" = the pod's, else the configured parent.
+  std::string cgroup;
+  io_limit limit;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, set_io_limit& x) {
+  return f(caf::meta::type_name("set_io_limit"), x.volume_id, x.target_path, x.device, x.pod_uid,
+           x.cgroup, x.limit);
+}
+
+/// Remove the limit set for volume_id at target_path (unpublish). Answers
+/// true when one was in force.
+struct clear_io_limit {
+  std::string volume_id;
+  std::string target_path;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, clear_io_limit& x) {
+  return f(caf::meta::type_name("clear_io_limit"), x.volume_id, x.target_path);
+}
+
 // -- the node ------------------------------------------------------------------
 
 /// Create a volume in volume group `vg` and start its actor (idempotent like

@@ -8,6 +8,7 @@
 #include "actors/core/runtime.hpp"
 #include "actors/node/block_devices.hpp"
 #include "actors/node/device_volumes.hpp"
+#include "actors/node/io_limit_actor.hpp"
 #include "actors/node/node_supervisor.hpp"
 #include "gateways/admin/observability.hpp"
 #include "gateways/agent/agent_transport.hpp"
@@ -100,6 +101,17 @@ void service_options::declare(option_set& set) {
   set.add("state-dir", state_dir,
           "where inline ephemeral volumes are staged and the claims of Device and MountPoint "
           "volumes are kept (claims.json)");
+  set.add("io-cgroup-root", io_cgroup_root,
+          "where the cgroup file system is mounted (IO limits of volumes: v2 io.max, v1 blkio "
+          "throttle files)");
+  set.add_choice("io-cgroup-mode", io_cgroup_mode, {"auto", "v1", "v2"},
+                 "cgroup version for IO limits (auto: v2 when <root>/cgroup.controllers exists)");
+  set.add("io-reconcile-interval", io_reconcile_interval,
+          "how often IO limits in force are checked and written again where a cgroup lost them "
+          "(recreated pod cgroups, new containers)");
+  set.add("io-cgroup-parent", io_cgroup_parent,
+          "standalone: the cgroup (as /proc/<pid>/cgroup names it) whose IO is limited when a "
+          "publish names no pod and no olocal/cgroup (\"\" = such a publish fails)");
   set.add_list("device-include", device_include,
                "a whole-name regular expression over kernel names (vdc) or paths (/dev/vdc): "
                "matching devices may become Device volumes while they are free, i.e. hold no "
@@ -684,7 +696,29 @@ caf::error start_node(service::impl& p) {
         !id)
       return std::move(id.error());
     if (!opts.csi_endpoint.empty()) {
+      // IO limits: one actor per node, asked by the CSI gateway after a
+      // publish whose volume context carries limits (and at unpublish).
+      io_limit_options iopts;
+      iopts.cgroup_root = opts.io_cgroup_root;
+      iopts.mode = opts.io_cgroup_mode;
+      iopts.reconcile_interval = opts.io_reconcile_interval;
+      iopts.standalone_parent = opts.io_cgroup_parent;
+      auto* metrics = &p.metrics;
+      iopts.on_error = [metrics](std::string_view reason) {
+        metrics->io_limit_errors.Add({{"reason", std::string{reason}}}).Increment();
+      };
+      iopts.on_in_force = [metrics](const std::map<std::string, uint64_t>& n) {
+        for (auto& [kind, count] : n)
+          metrics->io_limited_volumes.Add({{"kind", kind}}).Set(static_cast<double>(count));
+      };
+      auto io = spawn_io_limit_actor(p.rt->system(), std::move(iopts));
+      if (!io)
+        return make_error(errc::config_invalid,
+                          "option --io-cgroup-mode: " + message_of(io.error()));
+      if (auto id = p.rt->adopt(caf::actor_cast<caf::actor>(*io), "io-limits", "node"); !id)
+        return std::move(id.error());
       csi_options copts;
+      copts.io_limits = *io;
       copts.endpoint = opts.csi_endpoint;
       copts.driver_name = opts.driver_name;
       copts.version = version_string;
@@ -711,6 +745,29 @@ caf::error start_node(service::impl& p) {
 
 } // namespace
 
+namespace {
+
+/// A start that fails half-way: the gateways go first (they hold actor
+/// handles, and a handle to a detached actor, such as the io-limit actor,
+/// that outlives the actor system makes its destructor wait forever).
+void abandon_start(service::impl& p) {
+  if (p.csi) {
+    p.csi->stop(std::chrono::milliseconds{0});
+    p.csi.reset();
+  }
+  if (p.agent) {
+    p.agent->stop(std::chrono::milliseconds{0});
+    p.agent.reset();
+  }
+  if (p.extender) {
+    p.extender->stop(std::chrono::milliseconds{0});
+    p.extender.reset();
+  }
+  p.rt->shutdown();
+}
+
+} // namespace
+
 caf::expected<std::unique_ptr<service>> service::start(const service_options& opts) {
   auto p = std::make_unique<impl>();
   p->opts = opts;
@@ -727,17 +784,17 @@ caf::expected<std::unique_ptr<service>> service::start(const service_options& op
 
   if (opts.node)
     if (auto err = start_node(*p)) {
-      p->rt->shutdown();
+      abandon_start(*p);
       return err;
     }
   if (opts.controller)
     if (auto err = start_controller(*p)) {
-      p->rt->shutdown();
+      abandon_start(*p);
       return err;
     }
   if (opts.scheduler)
     if (auto err = start_scheduler(*p)) {
-      p->rt->shutdown();
+      abandon_start(*p);
       return err;
     }
 
@@ -747,7 +804,7 @@ caf::expected<std::unique_ptr<service>> service::start(const service_options& op
   hopts.admin_token_file = opts.admin_token_file;
   auto http = observability::start(p->rt->system(), p->rt->registry(), m, hopts);
   if (!http) {
-    p->rt->shutdown();
+    abandon_start(*p);
     return std::move(http.error());
   }
   p->http = std::move(*http);
@@ -756,7 +813,7 @@ caf::expected<std::unique_ptr<service>> service::start(const service_options& op
   if (!opts.port_file.empty())
     if (auto err = write_port_file(opts.port_file, p->http->port())) {
       p->http->stop(std::chrono::milliseconds{0});
-      p->rt->shutdown();
+      abandon_start(*p);
       return err;
     }
   p->http->set_ready(true);

@@ -42,6 +42,13 @@ struct service_options {
   uint64_t max_volumes = 0;
   std::vector<std::string> csi_allowed_paths = {"/var/lib/kubelet", "/var/lib/open-local"};
   std::string state_dir = "/var/lib/open-local";
+  /// IO limits (the node's io-limit actor): where cgroups are mounted, which
+  /// version (auto, v1, v2), how often limits are re-checked, and the cgroup
+  /// limited when a standalone publish names none ("" = none).
+  std::string io_cgroup_root = "/sys/fs/cgroup";
+  std::string io_cgroup_mode = "auto";
+  std::chrono::milliseconds io_reconcile_interval{10'000};
+  std::string io_cgroup_parent;
   /// Devices that may become Device volumes while free (whole-name regular
   /// expressions over the kernel name or the /dev path); none by default.
   std::vector<std::string> device_include;

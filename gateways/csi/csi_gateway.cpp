@@ -58,6 +58,7 @@ struct links {
   node_supervisor_actor node;
   std::chrono::milliseconds timeout{0};
   std::string state_dir;
+  io_limit_actor io_limits;
 };
 
 grpc::Status shutting_down() {
@@ -347,6 +348,41 @@ private:
 
 // -- Node -------------------------------------------------------------------------------
 
+/// After a successful publish: applies the volume context's IO limits to
+/// the pod's cgroup (or the standalone one), then ends the call. A limit
+/// that cannot be applied fails the call: kubelet records an Event and
+/// retries the (idempotent) publish.
+void limit_io(caf::event_based_actor* self, const links& to, const end_ptr& end,
+              const publish_call& call, const volume_state& vs) {
+  if (call.limit.empty())
+    return end->finish(grpc::Status::OK);
+  if (!to.io_limits)
+    return end->fail(
+      make_error(errc::unimplemented, "volume " + call.volume_id +
+                                        " asks for IO limits but this node does not apply them"));
+  set_io_limit req{call.volume_id, call.req.target_path, vs.device,
+                   call.pod_uid,   call.cgroup,          call.limit};
+  self->request(to.io_limits, to.timeout, std::move(req))
+    .then([end](std::vector<std::string>&) { end->finish(grpc::Status::OK); },
+          [end, call](caf::error& err) {
+            end->fail(make_error(code_of(err), "volume " + call.volume_id +
+                                                 " is published but its IO limits are not "
+                                                 "applied: " +
+                                                 message_of(err)));
+          });
+}
+
+/// Before answering an unpublish: removes the IO limits set for that target
+/// (none set answers at once), then continues with `then`.
+template <class Then>
+void unlimit_io(caf::event_based_actor* self, const links& to, const end_ptr& end,
+                const std::string& volume_id, const std::string& target, Then then) {
+  if (!to.io_limits)
+    return then();
+  self->request(to.io_limits, to.timeout, clear_io_limit{volume_id, target})
+    .then([then](bool) mutable { then(); }, [end](caf::error& err) { end->fail(err); });
+}
+
 /// Creates, stages and publishes an inline ephemeral volume (each step
 /// idempotent, so kubelet's retries converge).
 void publish_ephemeral(caf::event_based_actor* self, const links& to, const end_ptr& end,
@@ -360,8 +396,9 @@ void publish_ephemeral(caf::event_based_actor* self, const links& to, const end_
             .then(
               [self, to, end, call, vol](volume_state&) {
                 self->request(vol, to.timeout, call.req)
-                  .then([end](volume_state&) { end->finish(grpc::Status::OK); },
-                        [end](caf::error& err) { end->fail(err); });
+                  .then(
+                    [self, to, end, call](volume_state& vs) { limit_io(self, to, end, call, vs); },
+                    [end](caf::error& err) { end->fail(err); });
               },
               [end](caf::error& err) { end->fail(err); });
         });
@@ -455,7 +492,7 @@ public:
                    return publish_ephemeral(self, to, end, c);
                  with_volume(self, to, c.volume_id, end, [self, to, end, c](volume_actor& vol) {
                    self->request(vol, to.timeout, c.req)
-                     .then([end](volume_state&) { end->finish(grpc::Status::OK); },
+                     .then([self, to, end, c](volume_state& vs) { limit_io(self, to, end, c, vs); },
                            [end](caf::error& err) { end->fail(err); });
                  });
                });
@@ -468,21 +505,23 @@ public:
     auto call = to_unpublish_call(*req, ctx_.opts.allowed_paths);
     if (!call)
       return answer_now(ctx_, sc, method, to_status(call.error()));
-    return run(ctx_, sc, method,
-               [to = ctx_.to, c = *call](caf::event_based_actor* self, end_ptr end) {
-                 with_volume(self, to, c.volume_id, end, [self, to, end, c](volume_actor& vol) {
-                   self->request(vol, to.timeout, c.req)
-                     .then(
-                       [self, to, end, vol](volume_state& vs) {
-                         // Inline ephemeral volumes live as long as their
-                         // one publication.
-                         if (vs.kind == "ephemeral" && vs.targets.empty())
-                           return collect_ephemeral(self, to, end, vol, vs);
-                         end->finish(grpc::Status::OK);
-                       },
-                       [end](caf::error& err) { end->fail(err); });
-                 });
-               });
+    return run(
+      ctx_, sc, method, [to = ctx_.to, c = *call](caf::event_based_actor* self, end_ptr end) {
+        with_volume(self, to, c.volume_id, end, [self, to, end, c](volume_actor& vol) {
+          self->request(vol, to.timeout, c.req)
+            .then(
+              [self, to, end, vol, c](volume_state& vs) {
+                unlimit_io(self, to, end, c.volume_id, c.req.target_path, [self, to, end, vol, vs] {
+                  // Inline ephemeral volumes live as long
+                  // as their one publication.
+                  if (vs.kind == "ephemeral" && vs.targets.empty())
+                    return collect_ephemeral(self, to, end, vol, vs);
+                  end->finish(grpc::Status::OK);
+                });
+              },
+              [end](caf::error& err) { end->fail(err); });
+        });
+      });
   }
 
   reactor_ptr NodeGetVolumeStats(grpc::CallbackServerContext* sc,
@@ -620,7 +659,9 @@ caf::expected<std::unique_ptr<csi_gateway>> csi_gateway::start(caf::actor_system
   auto p = std::make_unique<impl>(sys, std::move(opts));
   p->socket_path = *path;
   auto& ctx = p->ctx;
-  ctx.to = links{std::move(manager), std::move(node), ctx.opts.call_timeout, ctx.opts.state_dir};
+  ctx.to = links{std::move(manager), std::move(node), ctx.opts.call_timeout, ctx.opts.state_dir,
+                 std::move(ctx.opts.io_limits)};
+  ctx.opts.io_limits = nullptr; // only links hold it (dropped at stop)
   grpc::ServerBuilder builder;
   builder.AddListeningPort(ctx.opts.endpoint, grpc::InsecureServerCredentials());
   p->identity = std::make_unique<identity_service>(ctx);

@@ -37,6 +37,11 @@ struct csi_options {
   bool node = true;       ///< serve the Node service
   /// How long one call may wait for the actors.
   std::chrono::milliseconds call_timeout{600'000};
+  /// The node's io-limit actor: after a publish whose volume context asks
+  /// for IO limits it applies them (failure fails the publish, so kubelet
+  /// retries and records an Event); unpublish removes them. None: such a
+  /// publish fails with UNIMPLEMENTED. The gateway drops it when it stops.
+  io_limit_actor io_limits;
 };
 
 class csi_gateway {

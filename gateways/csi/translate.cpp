@@ -2,6 +2,7 @@
 
 #include "actors/backends/filesystem.hpp"
 #include "actors/cluster/volume_params.hpp"
+#include "actors/node/io_limit_context.hpp"
 
 #include <algorithm>
 #include <iterator>
@@ -467,6 +468,16 @@ caf::expected<publish_call> to_publish_call(const csi_pb::NodePublishVolumeReque
     out.req.mount_options.assign(flags.begin(), flags.end());
   }
   auto context = map_of(req.volume_context());
+  auto limit = io_limits::limit_from_context(context);
+  if (!limit)
+    return invalid("volume_context: " + message_of(limit.error()));
+  out.limit = *limit;
+  if (auto it = context.find(std::string{io_limits::keys::pod_uid}); it != context.end())
+    out.pod_uid = it->second;
+  else
+    out.pod_uid = io_limits::pod_uid_of_target(out.req.target_path);
+  if (auto it = context.find(std::string{io_limits::keys::cgroup}); it != context.end())
+    out.cgroup = it->second;
   if (is_ephemeral(context)) {
     auto plan = plan_ephemeral(req.volume_id(), context, cap, state_dir);
     if (!plan)

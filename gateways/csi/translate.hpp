@@ -182,10 +182,20 @@ struct publish_call {
   std::string volume_id;
   publish_req req;
   std::optional<ephemeral_plan> ephemeral; ///< set for inline ephemeral volumes
+  /// IO limits of the volume context (StorageClass parameters the
+  /// controller carried over, or inline volumeAttributes); empty = none.
+  io_limit limit;
+  /// Whose cgroup the limits go to: the context's csi.storage.k8s.io/pod.uid
+  /// (CSIDriver podInfoOnMount), else the pod UID in the target path.
+  std::string pod_uid;
+  /// Standalone: the context's olocal/cgroup (a cgroup as /proc/<pid>/cgroup
+  /// names it), "" = the pod's, else the node's --io-cgroup-parent.
+  std::string cgroup;
 };
 
 /// NodePublishVolume: staging_target_path is required unless the volume is
-/// inline ephemeral (kubelet does not stage those).
+/// inline ephemeral (kubelet does not stage those). Bad IO limits in the
+/// volume context are INVALID_ARGUMENT.
 caf::expected<publish_call> to_publish_call(const csi_pb::NodePublishVolumeRequest& req,
                                             const std::vector<std::string>& allowed_paths,
                                             const std::string& state_dir);

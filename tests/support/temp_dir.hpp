@@ -3,6 +3,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <unistd.h>
 
@@ -35,6 +36,18 @@ public:
     std::filesystem::create_directories(file.parent_path());
     std::ofstream{file} << text;
     return file;
+  }
+
+  /// Writes `text` to `file` (parents created).
+  static void write_to(const std::filesystem::path& file, const std::string& text) {
+    std::filesystem::create_directories(file.parent_path());
+    std::ofstream{file} << text;
+  }
+
+  /// The content of `file` ("" when it cannot be read).
+  static std::string read(const std::filesystem::path& file) {
+    std::ifstream in{file};
+    return {std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
   }
 
 private:

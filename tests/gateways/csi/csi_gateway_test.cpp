@@ -12,6 +12,8 @@
 #include "actors/core/errc.hpp"
 #include "actors/core/log.hpp"
 #include "actors/core/runtime.hpp"
+#include "actors/node/io_limit_actor.hpp"
+#include "actors/node/io_limits.hpp"
 #include "actors/node/node_supervisor.hpp"
 #include "tests/support/fake_fs.hpp"
 #include "tests/support/fake_lvm.hpp"
@@ -24,6 +26,8 @@
 #include <grpcpp/security/credentials.h>
 
 #include <gtest/gtest.h>
+
+#include <sys/sysmacros.h>
 
 #include <algorithm>
 #include <condition_variable>
@@ -128,6 +132,20 @@ protected:
     opts.allowed_paths = {kubelet};
     opts.state_dir = state_dir;
     opts.call_timeout = 30s;
+    // IO limits on a fake cgroup v2 tree of real files.
+    cgroup_root = dir / "cgroup";
+    test::temp_dir::write_to(cgroup_root / "cgroup.controllers", "io\n");
+    io_limit_options io;
+    io.cgroup_root = cgroup_root.string();
+    io.reconcile_interval = 0ms;
+    io.detached = false;
+    io.resolve_device = [](const std::string&) -> caf::expected<dev_t> {
+      return makedev(254, 300);
+    };
+    auto io_actor = spawn_io_limit_actor(*sys, io);
+    ASSERT_TRUE(io_actor);
+    io_limiter = *io_actor;
+    opts.io_limits = io_limiter;
     auto gw = csi_gateway::start(*sys, manager, node, opts);
     ASSERT_TRUE(gw) << render(gw.error());
     gateway = std::move(*gw);
@@ -149,6 +167,10 @@ protected:
     channel.reset();
     if (!sys)
       return;
+    opts.io_limits = nullptr;
+    if (io_limiter)
+      caf::anon_send_exit(io_limiter, caf::exit_reason::user_shutdown);
+    io_limiter = nullptr;
     if (manager)
       caf::anon_send_exit(manager, caf::exit_reason::user_shutdown);
     if (node)
@@ -270,6 +292,8 @@ protected:
   test::fake_fs_actor fs_actor; ///< the one filesystem runner
   node_supervisor_actor node;
   volume_manager_actor manager;
+  io_limit_actor io_limiter;
+  std::filesystem::path cgroup_root;
   std::string kubelet;
   std::string state_dir;
   std::string socket_path;
@@ -746,4 +770,30 @@ TEST_F(csi_gateway_test, stop_answers_the_calls_still_in_flight) {
   self->request(fs_actor, 30s, probe_command{"/dev/vg0/pvc-d", "", true})
     .receive([](volume_usage&) {}, [](caf::error& err) { ADD_FAILURE() << render(err); });
   EXPECT_TRUE(fs->held.empty());
+}
+
+TEST_F(csi_gateway_test, publish_applies_the_storage_class_io_limits_and_unpublish_removes_them) {
+  pb::CreateVolumeResponse created;
+  auto st = create("pvc-io", 64 * 1024 * 1024, &created, mount_cap(),
+                   {{"iops", "200"}, {"bps", "1Mi"}, {"writeBps", "2Mi"}});
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  auto& lv = lvm->lvs["pvc-io"];
+  fs->add_device("/dev/vg0/pvc-io", lv.size_bytes, 254, lv.minor);
+  std::map<std::string, std::string> context{created.volume().volume_context().begin(),
+                                             created.volume().volume_context().end()};
+  EXPECT_EQ(context["iops"], "200") << "the controller carries the limits to NodePublish";
+  ASSERT_TRUE(stage("pvc-io", staging_of("pvc-io")).ok());
+  // No cgroup for the pod: the publish fails naming it (kubelet's Event).
+  expect_code(
+    publish("pvc-io", staging_of("pvc-io"), target_of("pvc-io", "p-1"), mount_cap(), context),
+    grpc::StatusCode::NOT_FOUND, "no cgroup for pod p-1");
+  auto pod = cgroup_root / "kubepods/burstable/podp-1";
+  test::temp_dir::write_to(pod / "io.max", "");
+  ASSERT_TRUE(
+    publish("pvc-io", staging_of("pvc-io"), target_of("pvc-io", "p-1"), mount_cap(), context).ok());
+  auto in_force = io_limits::parse_io_max(test::temp_dir::read(pod / "io.max"));
+  ASSERT_EQ(in_force.size(), 1u);
+  EXPECT_EQ(in_force["254:300"], (io_limit{1u << 20, 2u << 20, 200, 200}));
+  ASSERT_TRUE(unpublish("pvc-io", target_of("pvc-io", "p-1")).ok());
+  EXPECT_TRUE(io_limits::parse_io_max(test::temp_dir::read(pod / "io.max")).empty());
 }

@@ -395,6 +395,47 @@ TEST(csi_node_requests, stage_and_publish_translate_capabilities) {
   EXPECT_FALSE(p->ephemeral);
 }
 
+TEST(csi_node_requests, publish_carries_io_limits_and_whose_cgroup) {
+  csi_pb::NodePublishVolumeRequest pub;
+  pub.set_volume_id("pvc-1");
+  pub.set_staging_target_path("/var/lib/kubelet/plugins/x/globalmount");
+  pub.set_target_path("/var/lib/kubelet/pods/u-1/volumes/kubernetes.io~csi/pvc-1/mount");
+  *pub.mutable_volume_capability() = mount_cap();
+  auto none = to_publish_call(pub, kubelet, "/s");
+  ASSERT_TRUE(none) << render(none.error());
+  EXPECT_TRUE(none->limit.empty());
+  EXPECT_EQ(none->pod_uid, "u-1") << "from the target path";
+  // open-local's StorageClass keys, as the controller carries them.
+  (*pub.mutable_volume_context())["iops"] = "300";
+  (*pub.mutable_volume_context())["bps"] = "1Mi";
+  (*pub.mutable_volume_context())["writeBps"] = "512Ki";
+  auto p = to_publish_call(pub, kubelet, "/s");
+  ASSERT_TRUE(p) << render(p.error());
+  EXPECT_EQ(p->limit, (io_limit{1u << 20, 512u << 10, 300, 300}));
+  // podInfoOnMount's UID wins; olocal/cgroup names a standalone cgroup.
+  (*pub.mutable_volume_context())["csi.storage.k8s.io/pod.uid"] = "u-2";
+  (*pub.mutable_volume_context())["olocal/cgroup"] = "/system.slice/app.service";
+  p = to_publish_call(pub, kubelet, "/s");
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->pod_uid, "u-2");
+  EXPECT_EQ(p->cgroup, "/system.slice/app.service");
+  (*pub.mutable_volume_context())["readIops"] = "many";
+  expect_invalid(to_publish_call(pub, kubelet, "/s"), "readIops", "publish io limits");
+  // Inline ephemeral volumes take them from their volumeAttributes.
+  csi_pb::NodePublishVolumeRequest eph;
+  eph.set_volume_id("csi-abc");
+  eph.set_target_path("/var/lib/kubelet/pods/u-3/volumes/kubernetes.io~csi/data/mount");
+  *eph.mutable_volume_capability() = mount_cap();
+  (*eph.mutable_volume_context())["csi.storage.k8s.io/ephemeral"] = "true";
+  (*eph.mutable_volume_context())["vgName"] = "vg0";
+  (*eph.mutable_volume_context())["readBps"] = "2Mi";
+  auto e = to_publish_call(eph, kubelet, "/s");
+  ASSERT_TRUE(e) << render(e.error());
+  ASSERT_TRUE(e->ephemeral);
+  EXPECT_EQ(e->limit, (io_limit{2u << 20, 0, 0, 0}));
+  EXPECT_EQ(e->pod_uid, "u-3");
+}
+
 TEST(csi_node_requests, every_refusal_names_the_field) {
   auto stage = [] {
     csi_pb::NodeStageVolumeRequest r;
