@@ -3,6 +3,8 @@
 #include "actors/backends/filesystem.hpp"
 #include "actors/core/errc.hpp"
 #include "actors/core/json.hpp"
+#include "actors/core/json_fields.hpp"
+#include "actors/core/state_file.hpp"
 #include "actors/node/block_devices.hpp"
 #include "actors/node/vg_actor.hpp"
 
@@ -308,20 +310,10 @@ caf::expected<std::vector<claim_record>> claims_from_json(std::string_view text,
   auto bad = [&](const std::string& what) {
     return make_error(errc::parse_error, "claims file " + std::string{origin} + ": " + what);
   };
-  boost::system::error_code ec;
-  auto doc = boost::json::parse(text, ec);
-  if (ec)
-    return bad("not valid JSON: " + ec.message());
-  if (!doc.is_object())
-    return bad("not a JSON object");
-  auto& root = doc.as_object();
-  auto* version = root.if_contains("version");
-  if (version == nullptr || !((version->is_int64() && version->as_int64() == 1) ||
-                              (version->is_uint64() && version->as_uint64() == 1)))
-    return bad("\"version\" must be 1");
-  auto* list = root.if_contains("claims");
-  if (list == nullptr || !list->is_array())
-    return bad("\"claims\" must be an array");
+  auto doc = parse_state_document(text, "claims", bad);
+  if (!doc)
+    return doc.error();
+  auto* list = doc->as_object().if_contains("claims");
   std::vector<claim_record> claims;
   std::set<std::string> ids;
   std::set<std::string> paths;
@@ -332,40 +324,15 @@ caf::expected<std::vector<claim_record>> claims_from_json(std::string_view text,
       return bad(where + " is not an object");
     auto& o = item.as_object();
     claim_record c;
-    auto text_field = [&](const char* key, std::string& out, bool required) -> caf::error {
-      auto* v = o.if_contains(key);
-      if (v == nullptr)
-        return required ? bad(where + " has no \"" + key + "\"") : caf::error{};
-      if (!v->is_string())
-        return bad(where + ".\"" + key + "\" is not a string");
-      out = std::string{v->as_string()};
-      return {};
-    };
-    auto number_field = [&](const char* key, auto& out, bool required) -> caf::error {
-      auto* v = o.if_contains(key);
-      if (v == nullptr)
-        return required ? bad(where + " has no \"" + key + "\"") : caf::error{};
-      if (v->is_uint64())
-        out = static_cast<std::decay_t<decltype(out)>>(v->as_uint64());
-      else if (v->is_int64() && v->as_int64() >= 0)
-        out = static_cast<std::decay_t<decltype(out)>>(v->as_int64());
-      else
-        return bad(where + ".\"" + key + "\" is not a non-negative integer");
-      return {};
-    };
+    json_fields f{o, where, bad};
     for (auto err :
-         {text_field("id", c.id, true), text_field("kind", c.kind, true),
-          text_field("path", c.path, true), text_field("name", c.name, false),
-          text_field("mediaType", c.media_type, false), text_field("fstype", c.fstype, false),
-          text_field("stableId", c.stable_id, false), number_field("sizeBytes", c.size_bytes, true),
-          number_field("created", c.created_s, false)})
+         {f.text("id", c.id, true), f.text("kind", c.kind, true), f.text("path", c.path, true),
+          f.text("name", c.name, false), f.text("mediaType", c.media_type, false),
+          f.text("fstype", c.fstype, false), f.text("stableId", c.stable_id, false),
+          f.number("sizeBytes", c.size_bytes, true), f.number("created", c.created_s, false),
+          f.boolean("wipe", c.wipe, false)})
       if (err)
         return err;
-    if (auto* v = o.if_contains("wipe")) {
-      if (!v->is_bool())
-        return bad(where + ".\"wipe\" is not a boolean");
-      c.wipe = v->as_bool();
-    }
     if (c.id.empty())
       return bad(where + " has an empty \"id\"");
     if (c.kind != device_type && c.kind != mount_point_type)
@@ -404,79 +371,17 @@ errc io_code(int err) {
 } // namespace
 
 caf::expected<std::vector<claim_record>> load_claims(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT)
-      return std::vector<claim_record>{};
-    return sys_error(io_code(errno), "read claims file " + path, errno);
-  }
-  std::string text;
-  char buf[65536];
-  for (;;) {
-    auto n = ::read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      int err = errno;
-      ::close(fd);
-      return sys_error(io_code(err), "read claims file " + path, err);
-    }
-    if (n == 0)
-      break;
-    text.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return claims_from_json(text, path);
+  auto text = read_state_file(path, "claims file");
+  if (!text)
+    return text.error();
+  if (!*text)
+    return std::vector<claim_record>{};
+  return claims_from_json(**text, path);
 }
 
 caf::expected<uint64_t> save_claims(const std::string& path,
                                     const std::vector<claim_record>& claims) {
-  std::string op = "write claims file " + path;
-  auto dir = fs::path{path}.parent_path();
-  if (dir.empty())
-    dir = ".";
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec)
-    return make_error(io_code(ec.value()), op + ": create " + dir.string() + ": " + ec.message());
-  auto text = claims_to_json(claims);
-  auto tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0)
-    return sys_error(io_code(errno), op + ": open " + tmp, errno);
-  auto fail = [&](const std::string& step, int err) {
-    if (fd >= 0)
-      ::close(fd);
-    ::unlink(tmp.c_str());
-    return sys_error(io_code(err), op + ": " + step, err);
-  };
-  size_t done = 0;
-  while (done < text.size()) {
-    auto n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      return fail("write " + tmp, errno);
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0)
-    return fail("fsync " + tmp, errno);
-  int closing = fd;
-  fd = -1;
-  if (::close(closing) != 0)
-    return fail("close " + tmp, errno);
-  if (::rename(tmp.c_str(), path.c_str()) != 0)
-    return fail("rename " + tmp, errno);
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0)
-    return sys_error(io_code(errno), op + ": open " + dir.string(), errno);
-  int synced = ::fsync(dfd);
-  int err = errno;
-  ::close(dfd);
-  if (synced != 0)
-    return sys_error(io_code(err), op + ": fsync " + dir.string(), err);
-  return static_cast<uint64_t>(text.size());
+  return write_state_file(path, claims_to_json(claims), "claims file");
 }
 
 // -- blocking work -------------------------------------------------------------------
