@@ -4,6 +4,7 @@
 #include "actors/core/inspect.hpp"
 #include "actors/core/json.hpp"
 #include "actors/core/log.hpp"
+#include "actors/core/state_file.hpp"
 #include "actors/node/io_limits.hpp"
 
 #include <caf/all.hpp>
@@ -41,6 +42,7 @@ struct io_limit_state {
   uint64_t errors = 0;
   uint64_t reconciles = 0;
   std::string last_error;
+  std::string saved; ///< the state file's content as last written
   static inline const char* name = "io-limits";
 };
 
@@ -136,6 +138,8 @@ caf::expected<std::vector<std::string>> apply(io_limit_state& st, limit_entry& e
 
 /// Removes the limit from the cgroups that carry it (gone ones need nothing).
 caf::error remove(io_limit_state& st, const limit_entry& e) {
+  if (e.dev.empty())
+    return {}; // never applied: its device was not found
   for (auto& [key, other] : st.limits)
     if (&other != &e && other.dev == e.dev)
       return {}; // the device is still limited for another target
@@ -168,33 +172,35 @@ std::string_view reason_of(const caf::error& err) {
   }
 }
 
-caf::result<std::vector<std::string>> set(io_pointer self, set_io_limit& req) {
-  auto& st = self->state;
-  if (req.volume_id.empty() || req.target_path.empty()) {
-    auto err =
-      make_error(errc::invalid_argument, "set_io_limit: volume_id and target_path are required");
-    count_error(st, "bad_request", err);
-    return err;
+/// Keeps the state file equal to the limits registered (a failure is
+/// counted and logged: the limits stay in force, only a restart would not
+/// know them).
+void persist(io_limit_state& st) {
+  if (st.opts.state_file.empty())
+    return;
+  std::vector<set_io_limit> all;
+  all.reserve(st.limits.size());
+  for (auto& [key, e] : st.limits)
+    all.push_back(e.req);
+  auto text = io_limits::limits_to_json(all);
+  if (text == st.saved)
+    return;
+  if (auto wrote = write_state_file(st.opts.state_file, text, "IO limits file"); !wrote) {
+    count_error(st, "persist_failed", wrote.error());
+    log::warn(who, "limits not saved (a restart would not restore them)",
+              {{"file", st.opts.state_file}, {"error", render(wrote.error())}});
+    return;
   }
+  st.saved = std::move(text);
+}
+
+/// Registers `req` for device `dev` (replacing what was set for its target)
+/// and makes it true. A failure leaves it registered: every reconcile
+/// tries again.
+caf::expected<std::vector<std::string>> track(io_limit_state& st, set_io_limit req, dev_t dev) {
   std::pair key{req.volume_id, req.target_path};
-  if (req.limit.empty()) {
-    // Nothing to limit: a limit set before for this target goes.
-    if (auto it = st.limits.find(key); it != st.limits.end()) {
-      if (auto err = remove(st, it->second))
-        return err;
-      st.limits.erase(it);
-      report_in_force(st);
-    }
-    return std::vector<std::string>{};
-  }
-  auto dev = st.opts.resolve_device ? st.opts.resolve_device(req.device)
-                                    : io_limits::block_device_number(req.device);
-  if (!dev) {
-    count_error(st, "bad_device", dev.error());
-    return dev.error();
-  }
   limit_entry e;
-  e.dev = io_limits::device_number(*dev);
+  e.dev = io_limits::device_number(dev);
   e.req = std::move(req);
   auto it = st.limits.find(key);
   if (it != st.limits.end()) {
@@ -220,7 +226,6 @@ caf::result<std::vector<std::string>> set(io_pointer self, set_io_limit& req) {
                {"pod", entry.req.pod_uid},
                {"device", entry.dev},
                {"error", entry.last_error}});
-    report_in_force(st);
     return written.error();
   }
   entry.last_error.clear();
@@ -230,8 +235,67 @@ caf::result<std::vector<std::string>> set(io_pointer self, set_io_limit& req) {
              {"device", entry.dev},
              {"io.max", io_limits::io_max_line(entry.dev, entry.req.limit)},
              {"cgroups", written->size()}});
+  return written;
+}
+
+caf::expected<dev_t> device_of(const io_limit_state& st, const std::string& device) {
+  return st.opts.resolve_device ? st.opts.resolve_device(device)
+                                : io_limits::block_device_number(device);
+}
+
+caf::result<std::vector<std::string>> set(io_pointer self, set_io_limit& req) {
+  auto& st = self->state;
+  if (req.volume_id.empty() || req.target_path.empty()) {
+    auto err =
+      make_error(errc::invalid_argument, "set_io_limit: volume_id and target_path are required");
+    count_error(st, "bad_request", err);
+    return err;
+  }
+  if (req.limit.empty()) {
+    // Nothing to limit: a limit set before for this target goes.
+    if (auto it = st.limits.find({req.volume_id, req.target_path}); it != st.limits.end()) {
+      if (auto err = remove(st, it->second))
+        return err;
+      st.limits.erase(it);
+      persist(st);
+      report_in_force(st);
+    }
+    return std::vector<std::string>{};
+  }
+  auto dev = device_of(st, req.device);
+  if (!dev) {
+    count_error(st, "bad_device", dev.error());
+    return dev.error();
+  }
+  auto written = track(st, std::move(req), *dev);
+  persist(st);
   report_in_force(st);
-  return *written;
+  if (!written)
+    return written.error();
+  return std::move(*written);
+}
+
+/// At start: the limits of the state file registered and made true again.
+/// A device not there yet (its volume group not activated) stays registered
+/// and is looked up again at every reconcile.
+void restore(io_limit_state& st, std::vector<set_io_limit> saved) {
+  for (auto& req : saved) {
+    auto dev = device_of(st, req.device);
+    if (dev) {
+      (void) track(st, std::move(req), *dev); // failures are logged, counted and retried
+      continue;
+    }
+    limit_entry e;
+    e.last_error = render(dev.error());
+    count_error(st, "bad_device", dev.error());
+    log::warn(who, "saved limit waits for its device",
+              {{"volume", req.volume_id}, {"device", req.device}, {"error", e.last_error}});
+    std::pair key{req.volume_id, req.target_path};
+    e.req = std::move(req);
+    st.limits.emplace(std::move(key), std::move(e));
+  }
+  log::info(who, "limits restored", {{"file", st.opts.state_file}, {"limits", st.limits.size()}});
+  report_in_force(st);
 }
 
 caf::result<bool> clear(io_pointer self, const clear_io_limit& req) {
@@ -247,6 +311,7 @@ caf::result<bool> clear(io_pointer self, const clear_io_limit& req) {
     who, "limit removed",
     {{"volume", req.volume_id}, {"pod", it->second.req.pod_uid}, {"device", it->second.dev}});
   st.limits.erase(it);
+  persist(st);
   report_in_force(st);
   return true;
 }
@@ -255,6 +320,15 @@ void reconcile(io_pointer self) {
   auto& st = self->state;
   ++st.reconciles;
   for (auto& [key, e] : st.limits) {
+    if (e.dev.empty()) { // restored before its device appeared
+      auto dev = device_of(st, e.req.device);
+      if (!dev) {
+        e.last_error = render(dev.error());
+        count_error(st, "bad_device", dev.error());
+        continue;
+      }
+      e.dev = io_limits::device_number(*dev);
+    }
     auto before = e.writes;
     auto written = apply(st, e);
     if (!written) {
@@ -308,14 +382,23 @@ std::string state_json(const io_limit_state& st) {
   return out + "]}";
 }
 
+/// What the state file holds; `saved` is set to its content.
+struct loaded_limits {
+  std::vector<set_io_limit> limits;
+  std::string text;
+};
+
 io_limit_actor::behavior_type io_limit_impl(io_pointer self, io_limit_options opts,
-                                            cgroup_mode mode) {
+                                            cgroup_mode mode, loaded_limits loaded) {
   auto& st = self->state;
   st.opts = std::move(opts);
   st.mode = mode;
   st.hierarchy = io_limits::hierarchy_of(st.opts.cgroup_root, mode);
+  st.saved = std::move(loaded.text);
   log::info(who, "started",
             {{"mode", io_limits::to_string(mode)}, {"hierarchy", st.hierarchy.string()}});
+  if (!loaded.limits.empty())
+    restore(st, std::move(loaded.limits));
   auto interval = st.opts.reconcile_interval;
   if (interval.count() > 0)
     self->delayed_send(self, interval, tick_atom::value);
@@ -354,9 +437,30 @@ caf::expected<io_limit_actor> spawn_io_limit_actor(caf::actor_system& sys, io_li
   else
     return make_error(errc::config_invalid,
                       "cgroup mode \"" + opts.mode + "\": expected auto, v1 or v2");
+  loaded_limits loaded;
+  if (!opts.state_file.empty()) {
+    auto text = read_state_file(opts.state_file, "IO limits file");
+    if (!text)
+      return text.error();
+    if (*text) {
+      auto limits = io_limits::limits_from_json(**text, opts.state_file);
+      if (!limits)
+        return make_error(code_of(limits.error()),
+                          message_of(limits.error()) +
+                            " (repair or move the file: it records the IO limits in force)");
+      loaded.limits = std::move(*limits);
+      loaded.text = std::move(**text);
+    } else {
+      loaded.text = io_limits::limits_to_json({}); // nothing to write until a limit is set
+    }
+  }
   if (opts.detached)
-    return sys.spawn<caf::detached>(io_limit_impl, std::move(opts), mode);
-  return sys.spawn(io_limit_impl, std::move(opts), mode);
+    return sys.spawn<caf::detached>(io_limit_impl, std::move(opts), mode, std::move(loaded));
+  return sys.spawn(io_limit_impl, std::move(opts), mode, std::move(loaded));
+}
+
+std::string io_limits_path(const std::string& state_dir) {
+  return (fs::path{state_dir} / "io-limits.json").string();
 }
 
 } // namespace olocal

@@ -15,6 +15,9 @@
 
 namespace olocal {
 
+/// <state_dir>/io-limits.json.
+std::string io_limits_path(const std::string& state_dir);
+
 struct io_limit_options {
   /// Where the cgroup file system is mounted.
   std::string cgroup_root = "/sys/fs/cgroup";
@@ -27,6 +30,12 @@ struct io_limit_options {
   /// Standalone: the cgroup limited when a publish names neither a pod nor
   /// a cgroup (as /proc/<pid>/cgroup names it; "" = such a publish fails).
   std::string standalone_parent;
+  /// Where the limits in force are kept (<state-dir>/io-limits.json; "" =
+  /// in memory only). Read at start: every limit in it is registered again
+  /// and made true (one whose device is gone is dropped, the volume having
+  /// been deleted meanwhile); rewritten after every change, before the
+  /// change is answered.
+  std::string state_file;
   /// Run on its own thread (production: it reads and writes cgroup files);
   /// tests run it on the deterministic scheduler.
   bool detached = true;
@@ -45,7 +54,8 @@ struct io_limit_options {
 /// re-discovers and re-reads, and writes again what is missing or different.
 /// A cgroup that cannot be found is an error naming the pod and the root
 /// (the limit stays registered: a later tick applies it when it appears).
-/// config_invalid for a bad mode.
+/// config_invalid for a bad mode; the state file's read or parse error
+/// (the file is left as it is) when it cannot be used.
 caf::expected<io_limit_actor> spawn_io_limit_actor(caf::actor_system& sys, io_limit_options opts);
 
 } // namespace olocal

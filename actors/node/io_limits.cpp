@@ -1,6 +1,8 @@
 #include "actors/node/io_limits.hpp"
 
 #include "actors/core/errc.hpp"
+#include "actors/core/json.hpp"
+#include "actors/core/json_fields.hpp"
 #include "actors/core/quantity.hpp"
 
 #include <algorithm>
@@ -9,6 +11,7 @@
 #include <deque>
 #include <fstream>
 #include <limits>
+#include <set>
 #include <sstream>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -404,6 +407,61 @@ caf::expected<bool> write_limit(const fs::path& cgroup, cgroup_mode mode, std::s
       if (auto err = write_line(cgroup / std::string{f.name}, v1_line(device, limit.*f.field)))
         return err;
   return true;
+}
+
+// -- the IO limits file --------------------------------------------------------------
+
+std::string limits_to_json(const std::vector<set_io_limit>& limits) {
+  std::string out = "{\"version\":1,\"limits\":[";
+  for (size_t i = 0; i < limits.size(); ++i) {
+    auto& r = limits[i];
+    out += (i ? ",\n" : "\n") + std::string{"{\"volume\":"} + json_quote(r.volume_id) +
+           ",\"target\":" + json_quote(r.target_path) + ",\"device\":" + json_quote(r.device) +
+           ",\"pod\":" + json_quote(r.pod_uid) + ",\"cgroup\":" + json_quote(r.cgroup) +
+           ",\"readBps\":" + std::to_string(r.limit.read_bps) +
+           ",\"writeBps\":" + std::to_string(r.limit.write_bps) +
+           ",\"readIops\":" + std::to_string(r.limit.read_iops) +
+           ",\"writeIops\":" + std::to_string(r.limit.write_iops) + "}";
+  }
+  out += limits.empty() ? "]}\n" : "\n]}\n";
+  return out;
+}
+
+caf::expected<std::vector<set_io_limit>> limits_from_json(std::string_view text,
+                                                          std::string_view origin) {
+  auto bad = [&](const std::string& what) {
+    return make_error(errc::parse_error, "IO limits file " + std::string{origin} + ": " + what);
+  };
+  auto doc = parse_state_document(text, "limits", bad);
+  if (!doc)
+    return doc.error();
+  std::vector<set_io_limit> limits;
+  std::set<std::pair<std::string, std::string>> targets;
+  size_t index = 0;
+  for (auto& item : doc->as_object().at("limits").as_array()) {
+    auto where = "limits[" + std::to_string(index++) + "]";
+    if (!item.is_object())
+      return bad(where + " is not an object");
+    set_io_limit r;
+    json_fields f{item.as_object(), where, bad};
+    for (auto err :
+         {f.text("volume", r.volume_id, true), f.text("target", r.target_path, true),
+          f.text("device", r.device, true), f.text("pod", r.pod_uid, false),
+          f.text("cgroup", r.cgroup, false), f.number("readBps", r.limit.read_bps, false),
+          f.number("writeBps", r.limit.write_bps, false),
+          f.number("readIops", r.limit.read_iops, false),
+          f.number("writeIops", r.limit.write_iops, false)})
+      if (err)
+        return err;
+    if (r.volume_id.empty() || r.target_path.empty() || r.device.empty())
+      return bad(where + ": \"volume\", \"target\" and \"device\" must not be empty");
+    if (r.limit.empty())
+      return bad(where + " limits nothing");
+    if (!targets.emplace(r.volume_id, r.target_path).second)
+      return bad("volume " + r.volume_id + " at " + r.target_path + " is listed twice");
+    limits.push_back(std::move(r));
+  }
+  return limits;
 }
 
 } // namespace olocal::io_limits

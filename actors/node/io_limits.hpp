@@ -86,6 +86,20 @@ std::string v1_line(std::string_view device, uint64_t value);
 /// One v1 throttle file as device -> value (later lines win, 0 removes).
 std::map<std::string, uint64_t> parse_v1(std::string_view text);
 
+// -- the IO limits file --------------------------------------------------------------
+
+/// The limits in force, as the node keeps them in <state-dir>/io-limits.json
+/// so that they stay true across its own restarts: {"version":1,"limits":[
+/// {"volume","target","device","pod","cgroup","readBps","writeBps",
+/// "readIops","writeIops"}]}.
+std::string limits_to_json(const std::vector<set_io_limit>& limits);
+
+/// Parses limits_to_json's output. parse_error naming `origin` and what is
+/// wrong (not JSON, another version, a missing or mistyped field, an entry
+/// without a limit, one target twice). Pure.
+caf::expected<std::vector<set_io_limit>> limits_from_json(std::string_view text,
+                                                          std::string_view origin);
+
 // -- applying (real files) -----------------------------------------------------------
 
 /// What is in force for `device` in one cgroup (files read; a missing rule

@@ -99,8 +99,8 @@ void service_options::declare(option_set& set) {
                "staging and target paths must lie below one of these (repeatable; replaces the "
                "default)");
   set.add("state-dir", state_dir,
-          "where inline ephemeral volumes are staged and the claims of Device and MountPoint "
-          "volumes are kept (claims.json)");
+          "where inline ephemeral volumes are staged, the claims of Device and MountPoint "
+          "volumes are kept (claims.json) and the IO limits in force (io-limits.json)");
   set.add("io-cgroup-root", io_cgroup_root,
           "where the cgroup file system is mounted (IO limits of volumes: v2 io.max, v1 blkio "
           "throttle files)");
@@ -703,6 +703,8 @@ caf::error start_node(service::impl& p) {
       iopts.mode = opts.io_cgroup_mode;
       iopts.reconcile_interval = opts.io_reconcile_interval;
       iopts.standalone_parent = opts.io_cgroup_parent;
+      if (!opts.state_dir.empty())
+        iopts.state_file = io_limits_path(opts.state_dir);
       auto* metrics = &p.metrics;
       iopts.on_error = [metrics](std::string_view reason) {
         metrics->io_limit_errors.Add({{"reason", std::string{reason}}}).Increment();
@@ -712,9 +714,11 @@ caf::error start_node(service::impl& p) {
           metrics->io_limited_volumes.Add({{"kind", kind}}).Set(static_cast<double>(count));
       };
       auto io = spawn_io_limit_actor(p.rt->system(), std::move(iopts));
-      if (!io)
+      if (!io && code_of(io.error()) == errc::config_invalid)
         return make_error(errc::config_invalid,
                           "option --io-cgroup-mode: " + message_of(io.error()));
+      if (!io)
+        return std::move(io.error());
       if (auto id = p.rt->adopt(caf::actor_cast<caf::actor>(*io), "io-limits", "node"); !id)
         return std::move(id.error());
       csi_options copts;

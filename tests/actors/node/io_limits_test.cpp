@@ -156,24 +156,38 @@ struct io_actor_test : test::actor_fixture {
   std::map<std::string, uint64_t> errors;
   std::map<std::string, uint64_t> in_force;
   io_limit_actor actor;
+  std::string state_file;   ///< "" = memory only
+  bool device_there = true; ///< what resolve_device finds for /dev/vg/lv
 
-  void start(cgroup_mode mode, std::string parent = {}) {
+  io_limit_options options(cgroup_mode mode, std::string parent = {}) {
     if (mode == cgroup_mode::v2)
       std::ofstream{root / "cgroup.controllers"} << "io memory\n";
     io_limit_options o;
     o.cgroup_root = root.path().string();
     o.detached = false;
     o.standalone_parent = std::move(parent);
-    o.resolve_device = [](const std::string& path) -> caf::expected<dev_t> {
-      if (path == "/dev/vg/lv")
+    o.state_file = state_file;
+    o.resolve_device = [this](const std::string& path) -> caf::expected<dev_t> {
+      if (path == "/dev/vg/lv" && device_there)
         return dev;
       return make_error(errc::not_found, "device " + path + " is missing");
     };
     o.on_error = [this](std::string_view reason) { ++errors[std::string{reason}]; };
     o.on_in_force = [this](const std::map<std::string, uint64_t>& n) { in_force = n; };
-    auto a = spawn_io_limit_actor(sys, o);
-    ASSERT_TRUE(a);
+    return o;
+  }
+
+  void start(cgroup_mode mode, std::string parent = {}) {
+    auto a = spawn_io_limit_actor(sys, options(mode, std::move(parent)));
+    ASSERT_TRUE(a) << render(a.error());
     actor = *a;
+    run();
+  }
+
+  /// The node process stops (its actor with it).
+  void stop() {
+    anon_send_exit(actor, caf::exit_reason::user_shutdown);
+    actor = nullptr;
     run();
   }
 
@@ -312,6 +326,147 @@ TEST_F(io_actor_test, inspect_shows_the_limits) {
   EXPECT_EQ(l.at("cgroups").as_array().size(), 1u);
   EXPECT_GT(l.at("appliedAtMs").as_int64(), 0);
   EXPECT_EQ(l.at("lastError").as_string(), "");
+}
+
+// -- kept across restarts ------------------------------------------------------------
+
+TEST(io_limits, limits_file_round_trip) {
+  std::vector<set_io_limit> in{
+    {"vol1", "/var/lib/kubelet/pods/u1/volumes/kubernetes.io~csi/vol1/mount", "/dev/vg/vol1", "u1",
+     "", io_limit{1, 2, 3, 4}},
+    {"vol \"2\"", "/mnt/x", "/dev/vg/vol2", "", "/app.slice", io_limit{0, 8388608, 0, 0}}};
+  auto text = limits_to_json(in);
+  auto out = limits_from_json(text, "f.json");
+  ASSERT_TRUE(out) << render(out.error());
+  ASSERT_EQ(out->size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ((*out)[i].volume_id, in[i].volume_id);
+    EXPECT_EQ((*out)[i].target_path, in[i].target_path);
+    EXPECT_EQ((*out)[i].device, in[i].device);
+    EXPECT_EQ((*out)[i].pod_uid, in[i].pod_uid);
+    EXPECT_EQ((*out)[i].cgroup, in[i].cgroup);
+    EXPECT_EQ((*out)[i].limit, in[i].limit);
+  }
+  auto none = limits_from_json(limits_to_json({}), "f.json");
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->empty());
+}
+
+TEST(io_limits, limits_file_errors_name_the_file_and_the_fault) {
+  auto entry = [](std::string fields) {
+    return R"({"version":1,"limits":[{"volume":"v","target":"/t","device":"/dev/d",)" + fields +
+           "}]}";
+  };
+  struct row {
+    std::string text;
+    std::string says;
+  };
+  for (auto& [text, says] : std::vector<row>{
+         {"{", "not valid JSON"},
+         {"[]", "not a JSON object"},
+         {R"({"version":2,"limits":[]})", "\"version\" must be 1"},
+         {R"({"version":1})", "\"limits\" must be an array"},
+         {R"({"version":1,"limits":[7]})", "limits[0] is not an object"},
+         {R"({"version":1,"limits":[{"target":"/t","device":"/d","readBps":1}]})",
+          "limits[0] has no \"volume\""},
+         {entry(R"("readBps":-1)"), "limits[0].\"readBps\" is not a non-negative integer"},
+         {entry(R"("pod":5,"readBps":1)"), "limits[0].\"pod\" is not a string"},
+         {entry(R"("readBps":0)"), "limits[0] limits nothing"},
+         {R"({"version":1,"limits":[{"volume":"v","target":"","device":"/d","readBps":1}]})",
+          "must not be empty"},
+         {R"({"version":1,"limits":[{"volume":"v","target":"/t","device":"/d","readBps":1},)"
+          R"({"volume":"v","target":"/t","device":"/d","writeBps":1}]})",
+          "volume v at /t is listed twice"},
+       }) {
+    auto got = limits_from_json(text, "/state/io-limits.json");
+    ASSERT_FALSE(got) << text;
+    EXPECT_EQ(code_of(got.error()), errc::parse_error) << text;
+    auto msg = message_of(got.error());
+    EXPECT_NE(msg.find("IO limits file /state/io-limits.json: "), std::string::npos) << msg;
+    EXPECT_NE(msg.find(says), std::string::npos) << text << " -> " << msg;
+  }
+}
+
+TEST_F(io_actor_test, limits_survive_a_restart_of_the_node) {
+  state_file = (root / "state" / "io-limits.json").string();
+  start(cgroup_mode::v2);
+  auto pod = root / "kubepods/burstable/pod5f1e-77aa";
+  make_cgroup(pod, cgroup_mode::v2);
+  ASSERT_TRUE(request<std::vector<std::string>>(actor, req()));
+  auto saved = limits_from_json(slurp(state_file), state_file);
+  ASSERT_TRUE(saved) << render(saved.error());
+  ASSERT_EQ(saved->size(), 1u);
+  EXPECT_EQ(saved->front().limit, req().limit);
+  EXPECT_EQ(saved->front().pod_uid, uid);
+  stop();
+  // While the node was down the pod's cgroup was recreated without limits.
+  fs::remove_all(pod);
+  make_cgroup(pod, cgroup_mode::v2);
+  start(cgroup_mode::v2);
+  // Restored at start, before any reconcile tick.
+  EXPECT_EQ(slurp(pod / "io.max"), "7:300 rbps=1048576 wbps=2097152 riops=100 wiops=max\n");
+  EXPECT_EQ(in_force["read_bps"], 1u);
+  // The unpublish after the restart removes it, from the cgroup and the file.
+  auto cleared = request<bool>(actor, clear_io_limit{"vol1", req().target_path});
+  ASSERT_TRUE(cleared);
+  EXPECT_TRUE(*cleared);
+  EXPECT_TRUE(parse_io_max(slurp(pod / "io.max")).empty());
+  EXPECT_TRUE(limits_from_json(slurp(state_file), state_file)->empty());
+  stop();
+  start(cgroup_mode::v2);
+  auto rep = request<actor_report>(actor, inspect_atom::value);
+  ASSERT_TRUE(rep);
+  EXPECT_TRUE(boost::json::parse(rep->state_json).at("limits").as_array().empty());
+  EXPECT_TRUE(errors.empty());
+}
+
+TEST_F(io_actor_test, a_restored_limit_waits_for_its_device) {
+  state_file = (root / "io-limits.json").string();
+  start(cgroup_mode::v2);
+  auto pod = root / "kubepods/pod5f1e-77aa";
+  make_cgroup(pod, cgroup_mode::v2);
+  ASSERT_TRUE(request<std::vector<std::string>>(actor, req()));
+  stop();
+  fs::remove_all(pod);
+  make_cgroup(pod, cgroup_mode::v2);
+  device_there = false; // its volume group is not active yet
+  start(cgroup_mode::v2);
+  EXPECT_EQ(errors["bad_device"], 1u);
+  EXPECT_EQ(slurp(pod / "io.max"), "");
+  // Kept in the file and registered (a later unpublish finds it).
+  EXPECT_EQ(limits_from_json(slurp(state_file), state_file)->size(), 1u);
+  device_there = true;
+  advance(10s);
+  EXPECT_EQ(parse_io_max(slurp(pod / "io.max"))["7:300"], req().limit);
+  EXPECT_EQ(in_force["read_bps"], 1u);
+}
+
+TEST_F(io_actor_test, an_unreadable_limits_file_stops_the_start_and_is_kept) {
+  state_file = (root / "io-limits.json").string();
+  std::ofstream{state_file} << "{\"version\":1,\"limits\":[{\"volume\":";
+  auto a = spawn_io_limit_actor(sys, options(cgroup_mode::v2));
+  ASSERT_FALSE(a);
+  EXPECT_EQ(code_of(a.error()), errc::parse_error);
+  auto msg = message_of(a.error());
+  EXPECT_NE(msg.find(state_file), std::string::npos) << msg;
+  EXPECT_NE(msg.find("repair or move the file"), std::string::npos) << msg;
+  EXPECT_EQ(slurp(state_file), "{\"version\":1,\"limits\":[{\"volume\":");
+}
+
+TEST_F(io_actor_test, a_limit_that_cannot_be_saved_is_still_applied_and_counted) {
+  state_file = (root / "state" / "io-limits.json").string();
+  start(cgroup_mode::v2);
+  std::ofstream{root / "state"} << "x"; // the state directory cannot be made
+  auto pod = root / "kubepods/pod5f1e-77aa";
+  make_cgroup(pod, cgroup_mode::v2);
+  auto got = request<std::vector<std::string>>(actor, req());
+  ASSERT_TRUE(got) << render(got.error());
+  EXPECT_EQ(parse_io_max(slurp(pod / "io.max"))["7:300"], req().limit);
+  EXPECT_EQ(errors["persist_failed"], 1u);
+  auto rep = request<actor_report>(actor, inspect_atom::value);
+  ASSERT_TRUE(rep);
+  EXPECT_NE(rep->last_error.find("write IO limits file " + state_file), std::string::npos)
+    << rep->last_error;
 }
 
 } // namespace
