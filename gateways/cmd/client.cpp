@@ -25,6 +25,7 @@ const char* const client_usage = R"(Usage:
   open-local volume expand NAME --size Q
   open-local volume delete NAME
   open-local volume publish NAME PATH [--fstype T] [--readonly] [--block]
+                                     [--param K=V]...
   open-local volume unpublish NAME PATH
   open-local snapshot create NAME --volume V [--param K=V]...
   open-local snapshot list [--volume V]
@@ -34,7 +35,10 @@ Every command speaks CSI to the driver's socket (--endpoint, default
 unix:///run/open-local/csi.sock). Sizes are quantities: 1073741824, 512Mi, 1Gi, 2G.
 publish stages the volume under --staging-dir/NAME (formatting an empty volume
 with --fstype, default ext4) and bind-mounts it at PATH; with --block PATH
-becomes the volume's device node. unpublish undoes both.
+becomes the volume's device node. unpublish undoes both. publish's --param
+entries are the volume context (what kubelet passes from the PV's
+volumeAttributes), e.g. writeBps=8Mi and olocal/cgroup=/app.slice for an IO
+limit on that cgroup.
 )";
 
 namespace {
@@ -56,7 +60,9 @@ struct client_options {
     set.add("endpoint", endpoint, "the driver's CSI socket");
     set.add("staging-dir", staging_dir, "where publish stages volumes (kubelet's globalmount)");
     set.add("size", size, "capacity (create, expand)");
-    set.add_list("param", params, "a StorageClass parameter K=V (repeatable)");
+    set.add_list("param", params,
+                 "create and snapshot create: a parameter K=V; publish: a volume context entry "
+                 "(repeatable)");
     set.add("from-snapshot", from_snapshot, "create: restore this snapshot");
     set.add("from-volume", from_volume, "create: clone this volume");
     set.add("volume", volume, "snapshot create/list: the source volume");
@@ -291,6 +297,9 @@ int volume_delete(csi_client& c, const std::string& name) {
 
 int volume_publish(csi_client& c, const client_options& o, const std::string& name,
                    const std::string& path) {
+  auto context = params_of(o);
+  if (!context)
+    return usage_error(render(context.error()));
   auto staging = staging_path(o, name);
   std::error_code ec;
   std::filesystem::create_directories(staging, ec); // the caller's, as kubelet's is
@@ -298,6 +307,8 @@ int volume_publish(csi_client& c, const client_options& o, const std::string& na
   sreq.set_volume_id(name);
   sreq.set_staging_target_path(staging);
   set_capability(sreq.mutable_volume_capability(), o.block, o.fstype);
+  for (auto& [k, v] : *context)
+    (*sreq.mutable_volume_context())[k] = v;
   csi::v1::NodeStageVolumeResponse sresp;
   auto sctx = c.context();
   auto s = c.node->NodeStageVolume(sctx.get(), sreq, &sresp);
@@ -309,6 +320,8 @@ int volume_publish(csi_client& c, const client_options& o, const std::string& na
   preq.set_target_path(path);
   preq.set_readonly(o.readonly);
   set_capability(preq.mutable_volume_capability(), o.block, o.fstype);
+  for (auto& [k, v] : *context)
+    (*preq.mutable_volume_context())[k] = v;
   csi::v1::NodePublishVolumeResponse presp;
   auto pctx = c.context();
   auto p = c.node->NodePublishVolume(pctx.get(), preq, &presp);
