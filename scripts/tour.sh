@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The standalone tour: starts `open-local standalone` on a loop-backed pool and
 # drives it through its CSI socket with the open-local client, as a person
-# would: create, publish, write, expand, snapshot, restore, clone, list,
-# unpublish and delete volumes, checking the result of every step on the real
-# system (mounts, sizes, checksums). Needs root and a kernel with
+# would: create, publish, write, expand, snapshot, restore, clone, limit IO,
+# list, unpublish and delete volumes, checking the result of every step on the
+# real system (mounts, sizes, checksums, cgroup files, measured rates). Needs root and a kernel with
 # device-mapper; scripts/demo.sh runs it inside the VM harness otherwise.
 #
 # Usage: tour.sh OPEN_LOCAL_BINARY
@@ -34,6 +34,7 @@ sum_of() { sha256sum "$1" | cut -d' ' -f1; }
 
 cleanup() {
   if [[ -n ${pid:-} ]]; then kill -KILL "$pid" 2>/dev/null || true; fi
+  [[ -z ${app_cgroup:-} ]] || rmdir "$app_cgroup" 2>/dev/null || true
   for m in $(awk -v w="$work" 'index($5, w) == 1 {print $5}' /proc/self/mountinfo | sort -r); do
     umount "$m" 2>/dev/null || true
   done
@@ -43,18 +44,35 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Starts open-local standalone in the background (again after a stop: the
+# pool file, the volume group and the state directory are kept).
+start_standalone() {
+  rm -f "$work/port"
+  "$bin" standalone --pool-file "$work/pool.img" --pool-size 2147483648 --pool-vg "$vg" \
+    --csi-endpoint "$sock" --csi-allowed-path "$work" --state-dir "$work/state" \
+    --http-port 0 --port-file "$work/port" --node-name tour-node 2>>"$work/log" &
+  pid=$!
+  for _ in $(seq 1 1500); do
+    [[ -s $work/port && -S $work/csi.sock ]] && break
+    kill -0 "$pid" 2>/dev/null || fail "standalone exited early"
+    sleep 0.02
+  done
+  [[ -S $work/csi.sock ]] || fail "no CSI socket after 30 s"
+  base=http://127.0.0.1:$(cat "$work/port")
+}
+
+# SIGTERM, then the exit status must be 0 and the socket gone.
+stop_standalone() {
+  kill -TERM "$pid"
+  local status=0
+  wait "$pid" || status=$?
+  pid=
+  ((status == 0)) || fail "standalone exited $status after SIGTERM"
+  [[ ! -e $work/csi.sock ]] || fail "the CSI socket is still there"
+}
+
 step "open-local standalone on a 2 GiB file-backed pool"
-"$bin" standalone --pool-file "$work/pool.img" --pool-size 2147483648 --pool-vg "$vg" \
-  --csi-endpoint "$sock" --csi-allowed-path "$work" --state-dir "$work/state" \
-  --http-port 0 --port-file "$work/port" --node-name tour-node 2>"$work/log" &
-pid=$!
-for _ in $(seq 1 1500); do
-  [[ -s $work/port && -S $work/csi.sock ]] && break
-  kill -0 "$pid" 2>/dev/null || fail "standalone exited early"
-  sleep 0.02
-done
-[[ -S $work/csi.sock ]] || fail "no CSI socket after 30 s"
-base=http://127.0.0.1:$(cat "$work/port")
+start_standalone
 ok "serving CSI on $sock and metrics/admin on $base (pid $pid)"
 vgs --noheadings -o vg_name,vg_size,pv_name --units m "$vg" | sed 's/^ */     /'
 ok "volume group $vg exists on $(losetup -j "$work/pool.img" -O NAME -n)"
@@ -105,6 +123,61 @@ echo "independent" >"$work/mnt/r/only-in-r"
 [[ ! -e $work/mnt/a/only-in-r ]] || fail "the restore is not independent of its source"
 ok "writing to vol-r leaves vol-a untouched"
 
+step "IO limits: a throttled write next to an unthrottled one"
+# Both writes run in one cgroup; only vol-slow's device is limited there.
+# On a node, the pod's cgroup is found from its UID; standalone, the publish
+# names the cgroup (olocal/cgroup) or --io-cgroup-parent gives one.
+cgroot=/sys/fs/cgroup
+app_cgroup=$cgroot/olocal-tour
+if [[ ! -f $cgroot/cgroup.controllers ]] || ! grep -qw io "$cgroot/cgroup.controllers"; then
+  printf 'skip cgroup v2 with the io controller is not mounted at %s on this host\n' "$cgroot"
+  app_cgroup=
+else
+  grep -qw io "$cgroot/cgroup.subtree_control" || echo +io >"$cgroot/cgroup.subtree_control"
+  mkdir -p "$app_cgroup"
+  limit=$((8 << 20))
+  cli volume create vol-slow --size 128Mi --param writeBps=8Mi
+  cli volume publish vol-slow "$work/mnt/slow" --param writeBps=8Mi --param olocal/cgroup=/olocal-tour
+  cli volume create vol-fast --size 128Mi
+  cli volume publish vol-fast "$work/mnt/fast"
+  printf '     %s/io.max: %s\n' "$app_cgroup" "$(cat "$app_cgroup/io.max")"
+  grep -q "wbps=$limit" "$app_cgroup/io.max" || fail "no write limit in $app_cgroup/io.max"
+  # Writes 48 MiB with O_DIRECT from inside the cgroup; prints bytes per
+  # second as dd measured them.
+  rate() {
+    bash -c 'echo $$ >"$1/cgroup.procs" && exec dd if=/dev/zero of="$2" bs=1M count=48 oflag=direct 2>&1' \
+      _ "$app_cgroup" "$1" |
+      awk '/ copied, / {for (i = 1; i < NF; ++i) if ($(i + 1) == "s,") {printf "%d\n", $1 / $i; found = 1}}
+           END {exit !found}' || fail "dd to $1"
+  }
+  slow=$(rate "$work/mnt/slow/zeros")
+  fast=$(rate "$work/mnt/fast/zeros")
+  printf '     vol-slow (writeBps=8Mi): %d B/s (%d%% of the limit)\n' "$slow" $((slow * 100 / limit))
+  printf '     vol-fast (no limit):     %d B/s\n' "$fast"
+  ((slow <= limit * 105 / 100 && slow >= limit * 85 / 100)) ||
+    fail "vol-slow wrote at $slow B/s, not at its limit of $limit B/s"
+  ((fast > 2 * limit)) || fail "vol-fast wrote at $fast B/s, not faster than twice the limit"
+  ok "the limited volume writes at its limit; the other, from the same cgroup, is not slowed"
+  curl -sf "$base/admin/actors" | grep -o '"name":"io-limits"[^}]*"summary":"[^"]*"' |
+    sed 's/.*"summary":/     io-limits: /'
+  printf '     %s/state/io-limits.json:\n' "$work"
+  sed 's/^/       /' "$work/state/io-limits.json"
+  ok "the limit in force is on the admin endpoint and kept in the state directory"
+  stop_standalone
+  rmdir "$app_cgroup" && mkdir "$app_cgroup" # recreated while we were down: no limit
+  [[ -z $(tr -d '\n' <"$app_cgroup/io.max") ]] || fail "a new cgroup should start unlimited"
+  start_standalone
+  grep -q "wbps=$limit" "$app_cgroup/io.max" || fail "the limit was not restored after a restart"
+  ok "after a restart (and the cgroup recreated meanwhile) the limit is in force again at start"
+  cli volume unpublish vol-slow "$work/mnt/slow"
+  [[ -z $(tr -d '\n' <"$app_cgroup/io.max") ]] || fail "the limit outlived the unpublish"
+  ok "unpublish removed the limit ($app_cgroup/io.max is empty)"
+  cli volume unpublish vol-fast "$work/mnt/fast"
+  for v in slow fast; do cli volume delete "vol-$v"; done
+  rmdir "$app_cgroup"
+  app_cgroup=
+fi
+
 step "what the driver reports"
 cli volume list
 cli volume get vol-a
@@ -126,11 +199,6 @@ cli volume list
 ok "the pool is empty again"
 
 step "graceful stop (SIGTERM)"
-kill -TERM "$pid"
-status=0
-wait "$pid" || status=$?
-pid=
-((status == 0)) || fail "standalone exited $status after SIGTERM"
-[[ ! -e $work/csi.sock ]] || fail "the CSI socket is still there"
+stop_standalone
 ok "exited 0; socket removed"
 step "tour complete"
