@@ -1,5 +1,8 @@
 #include "actors/core/errc.hpp"
 
+#include <cerrno>
+#include <cstring>
+
 #include <caf/message.hpp>
 #include <caf/sec.hpp>
 
@@ -129,6 +132,22 @@ std::string render(const caf::error& err) {
     return render_errc(err.code(), err.context());
   std::string result = caf::to_string(err);
   return result.empty() ? std::string{"error"} : result;
+}
+
+caf::error errno_error(errc code, const std::string& op, int err) {
+  return make_error(code, op + ": " + std::strerror(err));
+}
+
+errc file_errc(int err) {
+  switch (err) {
+  case EACCES:
+  case EPERM:
+    return errc::permission_denied;
+  case EBUSY:
+    return errc::device_busy;
+  default:
+    return errc::io_error;
+  }
 }
 
 } // namespace olocal

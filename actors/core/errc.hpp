@@ -105,6 +105,13 @@ int to_http_status(errc code);
 /// make_error(errc::not_found, "volume local-1 does not exist").
 caf::error make_error(errc code, std::string message);
 
+/// A failed system call on a file: "<op>: <strerror(err)>" with `code`.
+caf::error errno_error(errc code, const std::string& op, int err);
+
+/// The code for a failed system call on a file we keep or clear: EACCES and
+/// EPERM permission_denied, EBUSY device_busy, anything else io_error.
+errc file_errc(int err);
+
 /// True if `err` carries one of our codes.
 bool is_olocal(const caf::error& err);
 

@@ -3,7 +3,6 @@
 #include "actors/core/errc.hpp"
 
 #include <cerrno>
-#include <cstring>
 #include <fcntl.h>
 #include <filesystem>
 #include <unistd.h>
@@ -14,20 +13,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-errc io_code(int err) {
-  switch (err) {
-  case EACCES:
-  case EPERM:
-    return errc::permission_denied;
-  case EBUSY:
-    return errc::device_busy;
-  default:
-    return errc::io_error;
-  }
-}
-
 caf::error sys_error(const std::string& op, int err) {
-  return make_error(io_code(err), op + ": " + std::strerror(err));
+  return errno_error(file_errc(err), op, err);
 }
 
 } // namespace
@@ -69,7 +56,7 @@ caf::expected<uint64_t> write_state_file(const std::string& path, const std::str
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec)
-    return make_error(io_code(ec.value()), op + ": create " + dir.string() + ": " + ec.message());
+    return make_error(file_errc(ec.value()), op + ": create " + dir.string() + ": " + ec.message());
   auto tmp = path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0)

@@ -350,26 +350,6 @@ caf::expected<std::vector<claim_record>> claims_from_json(std::string_view text,
   return claims;
 }
 
-namespace {
-
-caf::error sys_error(errc code, const std::string& op, int err) {
-  return make_error(code, op + ": " + std::strerror(err));
-}
-
-errc io_code(int err) {
-  switch (err) {
-  case EACCES:
-  case EPERM:
-    return errc::permission_denied;
-  case EBUSY:
-    return errc::device_busy;
-  default:
-    return errc::io_error;
-  }
-}
-
-} // namespace
-
 caf::expected<std::vector<claim_record>> load_claims(const std::string& path) {
   auto text = read_state_file(path, "claims file");
   if (!text)
@@ -513,7 +493,7 @@ caf::expected<uint64_t> clear_entries(int fd, dev_t dev, const std::string& wher
   if (dir == nullptr) {
     int err = errno;
     ::close(fd);
-    return sys_error(io_code(err), "read " + where, err);
+    return errno_error(file_errc(err), "read " + where, err);
   }
   std::unique_ptr<DIR, int (*)(DIR*)> guard{dir, ::closedir};
   std::vector<std::string> names;
@@ -525,7 +505,7 @@ caf::expected<uint64_t> clear_entries(int fd, dev_t dev, const std::string& wher
     errno = 0;
   }
   if (errno != 0)
-    return sys_error(io_code(errno), "read " + where, errno);
+    return errno_error(file_errc(errno), "read " + where, errno);
   uint64_t removed = 0;
   int dfd = ::dirfd(dir);
   for (auto& name : names) {
@@ -534,7 +514,7 @@ caf::expected<uint64_t> clear_entries(int fd, dev_t dev, const std::string& wher
     if (::fstatat(dfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
       if (errno == ENOENT)
         continue;
-      return sys_error(io_code(errno), "stat " + child, errno);
+      return errno_error(file_errc(errno), "stat " + child, errno);
     }
     if (st.st_dev != dev)
       return make_error(errc::device_busy,
@@ -545,7 +525,7 @@ caf::expected<uint64_t> clear_entries(int fd, dev_t dev, const std::string& wher
       if (sub < 0) {
         if (errno == ENOENT)
           continue;
-        return sys_error(io_code(errno), "open " + child, errno);
+        return errno_error(file_errc(errno), "open " + child, errno);
       }
       struct stat opened {};
       if (::fstat(sub, &opened) != 0 || opened.st_dev != st.st_dev || opened.st_ino != st.st_ino) {
@@ -557,9 +537,9 @@ caf::expected<uint64_t> clear_entries(int fd, dev_t dev, const std::string& wher
         return below.error();
       removed += *below;
       if (::unlinkat(dfd, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT)
-        return sys_error(io_code(errno), "remove " + child, errno);
+        return errno_error(file_errc(errno), "remove " + child, errno);
     } else if (::unlinkat(dfd, name.c_str(), 0) != 0 && errno != ENOENT) {
-      return sys_error(io_code(errno), "remove " + child, errno);
+      return errno_error(file_errc(errno), "remove " + child, errno);
     }
     ++removed;
   }
@@ -576,15 +556,15 @@ caf::expected<uint64_t> clear_directory(const std::string& path, uint32_t major,
   if (fd < 0) {
     int err = errno;
     if (err == ENOENT || err == ENOTDIR || err == ELOOP)
-      return sys_error(errc::failed_precondition, op, err);
-    return sys_error(io_code(err), op, err);
+      return errno_error(errc::failed_precondition, op, err);
+    return errno_error(file_errc(err), op, err);
   }
   struct stat st {};
   struct stat parent {};
   if (::fstat(fd, &st) != 0 || ::fstatat(fd, "..", &parent, 0) != 0) {
     int err = errno;
     ::close(fd);
-    return sys_error(io_code(err), op, err);
+    return errno_error(file_errc(err), op, err);
   }
   auto expected = std::to_string(major) + ":" + std::to_string(minor);
   if (::major(st.st_dev) != major || ::minor(st.st_dev) != minor) {

@@ -36,7 +36,7 @@ errc errc_of_errno(int err) {
 }
 
 caf::error sys_error(const std::string& op, int err) {
-  return make_error(errc_of_errno(err), op + ": " + std::strerror(err));
+  return errno_error(errc_of_errno(err), op, err);
 }
 
 caf::error with_context(const std::string& op, const caf::error& err) {
