@@ -21,18 +21,9 @@ namespace {
 
 /// The code for a failed system call on a mount target.
 errc errc_of_errno(int err) {
-  switch (err) {
-  case EACCES:
-  case EPERM:
-    return errc::permission_denied;
-  case EBUSY:
-    return errc::device_busy;
-  case ENOTEMPTY:
-  case EEXIST:
+  if (err == ENOTEMPTY || err == EEXIST)
     return errc::failed_precondition;
-  default:
-    return errc::io_error;
-  }
+  return file_errc(err);
 }
 
 caf::error sys_error(const std::string& op, int err) {

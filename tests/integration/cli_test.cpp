@@ -3,6 +3,7 @@
 
 #include "actors/backends/process.hpp"
 #include "gateways/kube/resources.hpp"
+#include "tests/support/child_process.hpp"
 #include "tests/support/eventually.hpp"
 #include "tests/support/fake_apiserver.hpp"
 #include "tests/support/http_client.hpp"
@@ -50,8 +51,8 @@ std::string slurp(const fs::path& file) {
 
 /// A running `open-local standalone` whose stderr goes to a file.
 struct running_process {
-  pid_t pid = -1;
   fs::path dir;
+  std::optional<test::child_process> child;
   uint16_t port = 0;
 
   explicit running_process(std::vector<std::string> extra, std::string command = "standalone") {
@@ -65,55 +66,27 @@ struct running_process {
       args.insert(args.end(), {"--sysfs", (dir / "sys").string(), "--csi-endpoint", endpoint(),
                                "--state-dir", (dir / "state").string()});
     args.insert(args.end(), extra.begin(), extra.end());
-    auto log = dir / "stderr.log";
-    pid = ::fork();
-    if (pid == 0) {
-      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      ::dup2(fd, STDERR_FILENO);
-      std::vector<char*> argv;
-      for (auto& a : args)
-        argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(argv[0], argv.data());
-      std::_Exit(127);
-    }
+    child.emplace(std::move(args), dir / "stderr.log");
   }
 
-  bool wait_ready() {
-    for (int i = 0; i < 1000; ++i) { // up to 20 s: a sanitizer build starts slowly
-      if (fs::exists(dir / "port")) {
-        port = static_cast<uint16_t>(std::stoi(slurp(dir / "port")));
-        if (test::http_get(port, "/readyz").status == 200)
-          return true;
-      }
-      std::this_thread::sleep_for(20ms);
-    }
-    return false;
+  bool wait_ready() { // up to 20 s: a sanitizer build starts slowly
+    auto ready = test::wait_ready(*child, dir / "port", 20s);
+    port = ready.value_or(0);
+    return ready.has_value();
   }
+
+  /// Sends `sig`; true when it was running.
+  bool signal(int sig) { return child->signal(sig); }
 
   /// Exit status, or -1 if it did not exit within `limit`.
-  int wait_exit(std::chrono::milliseconds limit) {
-    auto until = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < until) {
-      int status = 0;
-      if (::waitpid(pid, &status, WNOHANG) == pid) {
-        pid = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      }
-      std::this_thread::sleep_for(10ms);
-    }
-    return -1;
-  }
+  int wait_exit(std::chrono::milliseconds limit) { return child->wait_exit(limit).value_or(-1); }
 
   std::string log() const { return slurp(dir / "stderr.log"); }
 
   std::string endpoint() const { return "unix://" + (dir / "csi.sock").string(); }
 
   ~running_process() {
-    if (pid > 0) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, nullptr, 0);
-    }
+    child.reset();
     fs::remove_all(dir);
   }
 };
@@ -135,7 +108,7 @@ void expect_graceful_stop_on(int sig) {
   auto actors = test::http_get(proc.port, "/admin/actors");
   EXPECT_EQ(actors.status, 200);
   EXPECT_NE(actors.body.find("disk/sdq"), std::string::npos) << actors.body;
-  ASSERT_EQ(::kill(proc.pid, sig), 0);
+  ASSERT_TRUE(proc.signal(sig));
   EXPECT_EQ(proc.wait_exit(30s), 0) << proc.log();
   auto log = proc.log();
   EXPECT_NE(log.find(sig == SIGTERM ? "signal=SIGTERM" : "signal=SIGINT"), std::string::npos)
@@ -201,7 +174,7 @@ TEST(cli, config_file_is_read_and_flags_override_it) {
   std::ofstream{dir / "config.json"} << R"({"log-format": "json", "log-level": "debug"})";
   running_process proc{{"--config", (dir / "config.json").string(), "--log-level", "info"}};
   ASSERT_TRUE(proc.wait_ready()) << proc.log();
-  ::kill(proc.pid, SIGTERM);
+  proc.signal(SIGTERM);
   EXPECT_EQ(proc.wait_exit(30s), 0);
   auto log = proc.log();
   EXPECT_NE(log.find("{\"ts\":"), std::string::npos) << "json format from the file: " << log;
@@ -229,7 +202,7 @@ TEST(cli, the_client_speaks_csi_to_a_running_standalone) {
   EXPECT_NE(bad.err.find("lots"), std::string::npos) << bad.err;
   auto verb = run({"snapshot", "rename", "x", "--endpoint", proc.endpoint()});
   EXPECT_EQ(verb.exit_code, 2);
-  ASSERT_EQ(::kill(proc.pid, SIGTERM), 0);
+  ASSERT_TRUE(proc.signal(SIGTERM));
   EXPECT_EQ(proc.wait_exit(30s), 0) << proc.log();
   EXPECT_FALSE(fs::exists(proc.dir / "csi.sock")) << "the socket is removed at stop";
 }
@@ -251,7 +224,7 @@ TEST(cli, node_reports_its_node_local_storage_to_the_api_server) {
   EXPECT_EQ(nls.string_at("status.nodeStorageInfo.phase"), "Running");
   auto actors = test::http_get(proc.port, "/admin/actors");
   EXPECT_NE(actors.body.find("node-reporter"), std::string::npos) << actors.body;
-  ASSERT_EQ(::kill(proc.pid, SIGTERM), 0);
+  ASSERT_TRUE(proc.signal(SIGTERM));
   EXPECT_EQ(proc.wait_exit(30s), 0) << proc.log();
   fs::remove_all(dir);
 }
@@ -316,7 +289,7 @@ TEST(cli, controller_writes_node_specs_from_the_init_config_as_the_leader) {
   auto lease = api.get("leases", "kube-system", "open-local-controller");
   ASSERT_TRUE(lease);
   EXPECT_EQ(kube::object{*lease}.string_at("spec.holderIdentity").rfind("cli-node_", 0), 0u);
-  ASSERT_EQ(::kill(proc.pid, SIGTERM), 0);
+  ASSERT_TRUE(proc.signal(SIGTERM));
   EXPECT_EQ(proc.wait_exit(30s), 0) << proc.log();
   auto released = api.get("leases", "kube-system", "open-local-controller");
   ASSERT_TRUE(released);
@@ -456,7 +429,7 @@ TEST(cli, scheduler_answers_kube_schedulers_extender_calls_from_the_cluster_view
     [&] { return capacity_of("n1") == 8589934592 && capacity_of("n2") == 1073741824; }))
     << capacity_of("n1") << " " << capacity_of("n2");
 
-  ASSERT_EQ(::kill(proc.pid, SIGTERM), 0);
+  ASSERT_TRUE(proc.signal(SIGTERM));
   EXPECT_EQ(proc.wait_exit(30s), 0) << proc.log();
   fs::remove_all(dir);
 }

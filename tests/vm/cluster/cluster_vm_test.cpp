@@ -8,6 +8,7 @@
 
 #include "actors/core/errc.hpp"
 #include "gateways/agent/agent_transport.hpp"
+#include "tests/support/child_process.hpp"
 #include "tests/support/eventually.hpp"
 #include "tests/support/fake_apiserver.hpp"
 #include "tests/support/http_client.hpp"
@@ -77,7 +78,7 @@ std::string slurp(const fs::path& file) {
 struct process {
   std::string name;
   fs::path dir;
-  pid_t pid = -1;
+  std::optional<test::child_process> child;
 
   process(std::string who, std::vector<std::string> args) : name(std::move(who)) {
     dir = fs::path{root} / name;
@@ -85,58 +86,17 @@ struct process {
     args.insert(args.begin(), binary());
     args.insert(args.end(), {"--http-port", "0", "--port-file", (dir / "port").string(),
                              "--workers", "2", "--log-level", "debug"});
-    auto log = (dir / "stderr.log").string();
-    pid = ::fork();
-    if (pid == 0) {
-      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      ::dup2(fd, STDERR_FILENO);
-      std::vector<char*> argv;
-      for (auto& a : args)
-        argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(argv[0], argv.data());
-      std::_Exit(127);
-    }
+    child.emplace(std::move(args), dir / "stderr.log");
   }
 
-  bool wait_ready() {
-    for (int i = 0; i < 1500; ++i) { // up to 30 s
-      if (fs::exists(dir / "port")) {
-        auto port = static_cast<uint16_t>(std::stoi(slurp(dir / "port")));
-        if (test::http_get(port, "/readyz").status == 200)
-          return true;
-      }
-      int status = 0;
-      if (::waitpid(pid, &status, WNOHANG) == pid) {
-        pid = -1;
-        return false;
-      }
-      std::this_thread::sleep_for(20ms);
-    }
-    return false;
-  }
+  bool wait_ready() { return test::wait_ready(*child, dir / "port", 30s).has_value(); }
 
   std::string log() const { return name + ":\n" + slurp(dir / "stderr.log"); }
 
-  int stop() {
-    if (pid <= 0)
-      return -1;
-    ::kill(pid, SIGTERM);
-    int status = 0;
-    for (int i = 0; i < 3000; ++i) { // up to 60 s
-      if (::waitpid(pid, &status, WNOHANG) == pid) {
-        pid = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      }
-      std::this_thread::sleep_for(20ms);
-    }
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, &status, 0);
-    pid = -1;
-    return -1;
-  }
+  /// SIGTERM: the exit status, or -1 when it had to be killed after 60 s.
+  int stop() { return child->stop(SIGTERM, 60s).value_or(-1); }
 
-  ~process() { stop(); }
+  ~process() { stop(); } // graceful, so that its log is complete
 };
 
 boost::json::object node_object(const std::string& name, const std::string& ip) {

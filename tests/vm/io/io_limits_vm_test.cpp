@@ -118,6 +118,21 @@ void expect_within_3_percent(double measured, double limit, const std::string& w
   EXPECT_LE(std::fabs(off), 3.0) << what;
 }
 
+/// Writes 64 MiB buffered (ending with fsync) to `device` from `cgroup`
+/// under the 8 MiB/s write limit and reports the rate (no bound: the page
+/// cache takes the writes first).
+void report_buffered_write(const fs::path& cgroup, const std::string& device,
+                           const std::string& what) {
+  auto b = run_fio(cgroup, {"--name=b", "--filename=" + device, "--rw=write", "--bs=64k",
+                            "--size=64m", "--end_fsync=1", "--ioengine=psync"});
+  ASSERT_FALSE(b.empty());
+  std::fprintf(stderr,
+               "%s, buffered sequential write of 64 MiB with fsync: %.0f bytes/s "
+               "(limit 8388608)\n",
+               what.c_str(), write_bw(b));
+  EXPECT_GT(write_bw(b), 0.0);
+}
+
 /// The pod's cgroups in a kubelet systemd layout (cgroup v2): the limit goes
 /// on the pod, fio runs in a container below it.
 struct v2_pod {
@@ -218,14 +233,7 @@ TEST_F(io_limits_vm, v2_direct_writes_and_random_reads_stay_within_3_percent_of_
   expect_within_3_percent(read_iops(r), 300.0, "cgroup v2, O_DIRECT 4k random read, IOPS");
 
   // Buffered writes: measured and reported (the page cache takes them first).
-  auto b = run_fio(pod.container, {"--name=b", "--filename=" + lv.device, "--rw=write", "--bs=64k",
-                                   "--size=64m", "--end_fsync=1", "--ioengine=psync"});
-  ASSERT_FALSE(b.empty());
-  std::fprintf(stderr,
-               "cgroup v2, buffered sequential write of 64 MiB with fsync: %.0f bytes/s "
-               "(limit 8388608)\n",
-               write_bw(b));
-  EXPECT_GT(write_bw(b), 0.0);
+  report_buffered_write(pod.container, lv.device, "cgroup v2");
 
   // Unpublish: the limit goes.
   auto cleared = ask<bool>(*actor, clear_io_limit{"pvc-io", target_path()});
@@ -326,14 +334,7 @@ TEST_F(io_limits_vm, v1_direct_writes_stay_within_3_percent_and_new_containers_g
   expect_within_3_percent(write_bw(w), 8.0 * mib, "cgroup v1, O_DIRECT sequential write, bytes/s");
   // Buffered writes on v1: measured and reported (v1 blkio does not see
   // the flusher's writeback; fsync's own writeback is issued by the task).
-  auto b = run_fio(container, {"--name=b", "--filename=" + lv.device, "--rw=write", "--bs=64k",
-                               "--size=64m", "--end_fsync=1", "--ioengine=psync"});
-  ASSERT_FALSE(b.empty());
-  std::fprintf(stderr,
-               "cgroup v1, buffered sequential write of 64 MiB with fsync: %.0f bytes/s "
-               "(limit 8388608)\n",
-               write_bw(b));
-  EXPECT_GT(write_bw(b), 0.0);
+  report_buffered_write(container, lv.device, "cgroup v1");
   // A container started later gets the limit at the next reconcile.
   auto later = pod / "fedcba9876543210";
   fs::create_directories(later);
