@@ -8,6 +8,7 @@
 #include "gateways/agent/agent_transport.hpp"
 
 #include "actors/core/errc.hpp"
+#include "tests/support/stub_actors.hpp"
 #include "tests/support/tls_certs.hpp"
 
 #include <caf/all.hpp>
@@ -43,105 +44,82 @@ struct stub_node {
 
 using stub_ptr = std::shared_ptr<stub_node>;
 
-volume_actor spawn_stub_volume(caf::actor_system& sys, stub_ptr stub, std::string id) {
-  return sys.spawn([stub, id]() -> volume_actor::behavior_type {
-    auto unused = [] { return make_error(errc::unimplemented, "stub volume"); };
-    return {
-      [unused](stage_req&) -> caf::result<volume_state> { return unused(); },
-      [unused](unstage_req&) -> caf::result<volume_state> { return unused(); },
-      [unused](publish_req&) -> caf::result<volume_state> { return unused(); },
-      [unused](unpublish_req&) -> caf::result<volume_state> { return unused(); },
-      [stub, id](expand_req& req) -> caf::result<volume_state> {
-        std::lock_guard<std::mutex> lock{stub->mu};
-        stub->expands.push_back(req.size_bytes);
-        volume_state vs;
-        vs.id = id;
-        vs.vg = "pool0";
-        vs.size_bytes = req.size_bytes;
-        vs.phase = "staged";
-        return vs;
-      },
-      [unused](delete_volume_req&) -> caf::result<bool> { return unused(); },
-      [unused](get_atom) -> caf::result<volume_state> { return unused(); },
-      [unused](stats_atom) -> caf::result<volume_stats> { return unused(); },
-      [](lv_update&) {},
-      [unused](inspect_atom) -> caf::result<actor_report> { return unused(); },
-    };
-  });
+volume_actor spawn_volume(caf::actor_system& sys, stub_ptr stub, std::string id) {
+  test::stub_volume_handlers h;
+  h.expand = [stub, id](expand_req& req) -> caf::result<volume_state> {
+    std::lock_guard<std::mutex> lock{stub->mu};
+    stub->expands.push_back(req.size_bytes);
+    volume_state vs;
+    vs.id = id;
+    vs.vg = "pool0";
+    vs.size_bytes = req.size_bytes;
+    vs.phase = "staged";
+    return vs;
+  };
+  return test::spawn_stub_volume(sys, std::move(h));
 }
 
 /// The stub node: "exists" is already_exists, "slow" is never answered,
 /// "busy" cannot be deleted, "missing" is not there, a claim above 100 GiB
 /// is resource_exhausted, only "local-1" has a volume actor.
 node_supervisor_actor spawn_stub(caf::actor_system& sys, stub_ptr stub) {
-  return sys.spawn(
-    [stub](node_supervisor_actor::pointer self) -> node_supervisor_actor::behavior_type {
-      auto unused = [] { return make_error(errc::unimplemented, "stub"); };
-      return {
-        [self, stub](create_volume_req& req) {
-          auto rp = self->make_response_promise<volume_state>();
-          std::lock_guard<std::mutex> lock{stub->mu};
-          stub->creates.push_back(req);
-          if (req.lv.name == "slow") {
-            stub->held.push_back(rp);
-            return rp;
-          }
-          if (req.lv.name == "exists") {
-            rp.deliver(make_error(errc::already_exists, "volume exists has 1 GiB, not " +
-                                                          std::to_string(req.lv.size_bytes) +
-                                                          " bytes"));
-            return rp;
-          }
-          volume_state vs;
-          vs.id = req.lv.name;
-          vs.vg = req.vg;
-          vs.device = "/dev/" + req.vg + "/" + req.lv.name;
-          vs.size_bytes = req.lv.size_bytes;
-          vs.kind = req.lv.kind;
-          vs.phase = "ready";
-          rp.deliver(vs);
-          return rp;
-        },
-        [stub](claim_req& req) -> caf::result<volume_state> {
-          std::lock_guard<std::mutex> lock{stub->mu};
-          stub->claims.push_back(req);
-          if (req.min_bytes > (100ull << 30))
-            return make_error(errc::resource_exhausted, "no free " + req.kind + " of at least " +
-                                                          std::to_string(req.min_bytes) + " bytes");
-          volume_state vs;
-          vs.id = req.id;
-          vs.device = "/dev/vdc";
-          vs.size_bytes = 200ull << 30;
-          vs.kind = req.kind;
-          vs.phase = "ready";
-          return vs;
-        },
-        [stub](delete_volume_req& req) -> caf::result<bool> {
-          std::lock_guard<std::mutex> lock{stub->mu};
-          stub->deletes.push_back(req);
-          if (req.id == "busy")
-            return make_error(errc::failed_precondition, "volume busy is published");
-          return req.id != "missing";
-        },
-        [self, stub](volume_lookup& req) -> caf::result<volume_actor> {
-          if (req.id != "local-1")
-            return make_error(errc::not_found, "volume " + req.id + " does not exist");
-          auto vol = spawn_stub_volume(self->system(), stub, req.id);
-          std::lock_guard<std::mutex> lock{stub->mu};
-          stub->actors.push_back(caf::actor_cast<caf::actor>(vol));
-          return vol;
-        },
-        [unused](manage_vgs_req&) -> caf::result<uint64_t> { return unused(); },
-        [unused](tag_lv_req&) -> caf::result<lvm::lv_info> { return unused(); },
-        [stub](get_atom) {
-          std::lock_guard<std::mutex> lock{stub->mu};
-          return stub->view;
-        },
-        [](rescan_atom) { return uint64_t{3}; },
-        [](tick_atom) {},
-        [unused](inspect_atom) -> caf::result<actor_report> { return unused(); },
-      };
-    });
+  test::stub_node_handlers h;
+  h.create = [stub](node_supervisor_actor::pointer self,
+                    create_volume_req& req) -> caf::result<volume_state> {
+    std::lock_guard<std::mutex> lock{stub->mu};
+    stub->creates.push_back(req);
+    if (req.lv.name == "slow") {
+      stub->held.push_back(self->make_response_promise<volume_state>());
+      return stub->held.back();
+    }
+    if (req.lv.name == "exists")
+      return make_error(errc::already_exists, "volume exists has 1 GiB, not " +
+                                                std::to_string(req.lv.size_bytes) + " bytes");
+    volume_state vs;
+    vs.id = req.lv.name;
+    vs.vg = req.vg;
+    vs.device = "/dev/" + req.vg + "/" + req.lv.name;
+    vs.size_bytes = req.lv.size_bytes;
+    vs.kind = req.lv.kind;
+    vs.phase = "ready";
+    return vs;
+  };
+  h.claim = [stub](claim_req& req) -> caf::result<volume_state> {
+    std::lock_guard<std::mutex> lock{stub->mu};
+    stub->claims.push_back(req);
+    if (req.min_bytes > (100ull << 30))
+      return make_error(errc::resource_exhausted, "no free " + req.kind + " of at least " +
+                                                    std::to_string(req.min_bytes) + " bytes");
+    volume_state vs;
+    vs.id = req.id;
+    vs.device = "/dev/vdc";
+    vs.size_bytes = 200ull << 30;
+    vs.kind = req.kind;
+    vs.phase = "ready";
+    return vs;
+  };
+  h.remove = [stub](delete_volume_req& req) -> caf::result<bool> {
+    std::lock_guard<std::mutex> lock{stub->mu};
+    stub->deletes.push_back(req);
+    if (req.id == "busy")
+      return make_error(errc::failed_precondition, "volume busy is published");
+    return req.id != "missing";
+  };
+  h.lookup = [stub](node_supervisor_actor::pointer self,
+                    volume_lookup& req) -> caf::result<volume_actor> {
+    if (req.id != "local-1")
+      return make_error(errc::not_found, "volume " + req.id + " does not exist");
+    auto vol = spawn_volume(self->system(), stub, req.id);
+    std::lock_guard<std::mutex> lock{stub->mu};
+    stub->actors.push_back(caf::actor_cast<caf::actor>(vol));
+    return vol;
+  };
+  h.view = [stub]() -> caf::result<node_view> {
+    std::lock_guard<std::mutex> lock{stub->mu};
+    return stub->view;
+  };
+  h.rescan = []() -> caf::result<uint64_t> { return uint64_t{3}; };
+  return test::spawn_stub_node(sys, std::move(h));
 }
 
 caf::actor_system_config& two_threads(caf::actor_system_config& cfg) {

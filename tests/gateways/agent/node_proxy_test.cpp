@@ -11,6 +11,7 @@
 #include "actors/cluster/volume_manager.hpp"
 #include "actors/core/errc.hpp"
 #include "tests/support/eventually.hpp"
+#include "tests/support/stub_actors.hpp"
 #include "tests/support/tls_certs.hpp"
 
 #include <caf/all.hpp>
@@ -78,128 +79,110 @@ struct stub_node {
 
 using stub_ptr = std::shared_ptr<stub_node>;
 
-volume_actor spawn_stub_volume(caf::actor_system& sys, stub_ptr stub, std::string id) {
-  return sys.spawn([stub, id]() -> volume_actor::behavior_type {
-    auto unused = [] { return make_error(errc::unimplemented, "stub volume"); };
-    return {
-      [unused](stage_req&) -> caf::result<volume_state> { return unused(); },
-      [unused](unstage_req&) -> caf::result<volume_state> { return unused(); },
-      [unused](publish_req&) -> caf::result<volume_state> { return unused(); },
-      [unused](unpublish_req&) -> caf::result<volume_state> { return unused(); },
-      [stub, id](expand_req& req) -> caf::result<volume_state> {
-        std::lock_guard<std::mutex> lock{stub->mu};
-        stub->expands.push_back(req.size_bytes);
-        auto* vs = stub->volume(id);
-        auto* lv = stub->lv(id);
-        if (vs == nullptr || lv == nullptr)
-          return make_error(errc::not_found, "volume " + id + " does not exist");
-        if (req.size_bytes > 90 * gib)
-          return make_error(errc::resource_exhausted, "pool0 has no room for " + id);
-        vs->size_bytes = std::max(vs->size_bytes, req.size_bytes);
-        lv->size_bytes = vs->size_bytes;
-        return *vs;
-      },
-      [unused](delete_volume_req&) -> caf::result<bool> { return unused(); },
-      [unused](get_atom) -> caf::result<volume_state> { return unused(); },
-      [unused](stats_atom) -> caf::result<volume_stats> { return unused(); },
-      [](lv_update&) {},
-      [unused](inspect_atom) -> caf::result<actor_report> { return unused(); },
-    };
-  });
+volume_actor spawn_volume(caf::actor_system& sys, stub_ptr stub, std::string id) {
+  test::stub_volume_handlers h;
+  h.expand = [stub, id](expand_req& req) -> caf::result<volume_state> {
+    std::lock_guard<std::mutex> lock{stub->mu};
+    stub->expands.push_back(req.size_bytes);
+    auto* vs = stub->volume(id);
+    auto* lv = stub->lv(id);
+    if (vs == nullptr || lv == nullptr)
+      return make_error(errc::not_found, "volume " + id + " does not exist");
+    if (req.size_bytes > 90 * gib)
+      return make_error(errc::resource_exhausted, "pool0 has no room for " + id);
+    vs->size_bytes = std::max(vs->size_bytes, req.size_bytes);
+    lv->size_bytes = vs->size_bytes;
+    return *vs;
+  };
+  return test::spawn_stub_volume(sys, std::move(h));
 }
 
 /// The stub node: "full" and claims above 100 GiB are resource_exhausted.
 node_supervisor_actor spawn_stub(caf::actor_system& sys, stub_ptr stub) {
-  return sys.spawn(
-    [stub](node_supervisor_actor::pointer self) -> node_supervisor_actor::behavior_type {
-      auto unused = [] { return make_error(errc::unimplemented, "stub"); };
-      return {
-        [stub](create_volume_req& req) -> caf::result<volume_state> {
-          std::lock_guard<std::mutex> lock{stub->mu};
-          stub->creates.push_back(req);
-          if (req.lv.name == "full")
-            return make_error(errc::resource_exhausted, "pool0 has no room for full");
-          if (auto* vs = stub->volume(req.lv.name))
-            return *vs;
-          auto& vg = stub->view.vgs.front();
-          lvm::lv_info lv;
-          lv.name = req.lv.name;
-          lv.vg_name = req.vg;
-          lv.size_bytes = req.lv.size_bytes;
-          lv.attr = "-wi-a-----";
-          lv.segtype = "linear";
-          lv.tags = req.lv.tags;
-          lv.tags.push_back("olocal/owner=standalone");
-          lv.tags.push_back("olocal/kind=" + req.lv.kind);
-          lv.active = true;
-          lv.path = "/dev/" + req.vg + "/" + req.lv.name;
-          vg.lvs.push_back(lv);
-          vg.vg.free_bytes -= lv.size_bytes;
-          vg.vg.lv_count = static_cast<uint32_t>(vg.lvs.size());
-          volume_state vs;
-          vs.id = lv.name;
-          vs.vg = req.vg;
-          vs.device = lv.path;
-          vs.size_bytes = lv.size_bytes;
-          vs.kind = req.lv.kind;
-          vs.phase = "ready";
-          stub->view.volumes.push_back(vs);
-          return vs;
-        },
-        [stub](claim_req& req) -> caf::result<volume_state> {
-          std::lock_guard<std::mutex> lock{stub->mu};
-          stub->claims.push_back(req);
-          if (req.min_bytes > 100 * gib)
-            return make_error(errc::resource_exhausted, "no free " + req.kind + " of at least " +
-                                                          std::to_string(req.min_bytes) + " bytes");
-          volume_state vs;
-          vs.id = req.id;
-          vs.device = "/dev/vdd";
-          vs.size_bytes = 200 * gib;
-          vs.kind = req.kind;
-          vs.phase = "ready";
-          return vs;
-        },
-        [stub](delete_volume_req& req) -> caf::result<bool> {
-          std::lock_guard<std::mutex> lock{stub->mu};
-          stub->deletes.push_back(req);
-          auto& vg = stub->view.vgs.front();
-          auto& vols = stub->view.volumes;
-          auto before = vols.size();
-          vols.erase(std::remove_if(vols.begin(), vols.end(),
-                                    [&](const volume_state& vs) { return vs.id == req.id; }),
-                     vols.end());
-          for (auto it = vg.lvs.begin(); it != vg.lvs.end(); ++it)
-            if (it->name == req.id) {
-              vg.vg.free_bytes += it->size_bytes;
-              vg.lvs.erase(it);
-              break;
-            }
-          vg.vg.lv_count = static_cast<uint32_t>(vg.lvs.size());
-          return vols.size() != before;
-        },
-        [self, stub](volume_lookup& req) -> caf::result<volume_actor> {
-          std::lock_guard<std::mutex> lock{stub->mu};
-          if (stub->volume(req.id) == nullptr)
-            return make_error(errc::not_found, "volume " + req.id + " does not exist");
-          auto vol = spawn_stub_volume(self->system(), stub, req.id);
-          stub->actors.push_back(caf::actor_cast<caf::actor>(vol));
-          return vol;
-        },
-        [unused](manage_vgs_req&) -> caf::result<uint64_t> { return unused(); },
-        [unused](tag_lv_req&) -> caf::result<lvm::lv_info> { return unused(); },
-        [stub](get_atom) {
-          std::lock_guard<std::mutex> lock{stub->mu};
-          return stub->view;
-        },
-        [stub](rescan_atom) {
-          std::lock_guard<std::mutex> lock{stub->mu};
-          return static_cast<uint64_t>(stub->view.volumes.size());
-        },
-        [](tick_atom) {},
-        [unused](inspect_atom) -> caf::result<actor_report> { return unused(); },
-      };
-    });
+  test::stub_node_handlers h;
+  h.create = [stub](node_supervisor_actor::pointer,
+                    create_volume_req& req) -> caf::result<volume_state> {
+    std::lock_guard<std::mutex> lock{stub->mu};
+    stub->creates.push_back(req);
+    if (req.lv.name == "full")
+      return make_error(errc::resource_exhausted, "pool0 has no room for full");
+    if (auto* vs = stub->volume(req.lv.name))
+      return *vs;
+    auto& vg = stub->view.vgs.front();
+    lvm::lv_info lv;
+    lv.name = req.lv.name;
+    lv.vg_name = req.vg;
+    lv.size_bytes = req.lv.size_bytes;
+    lv.attr = "-wi-a-----";
+    lv.segtype = "linear";
+    lv.tags = req.lv.tags;
+    lv.tags.push_back("olocal/owner=standalone");
+    lv.tags.push_back("olocal/kind=" + req.lv.kind);
+    lv.active = true;
+    lv.path = "/dev/" + req.vg + "/" + req.lv.name;
+    vg.lvs.push_back(lv);
+    vg.vg.free_bytes -= lv.size_bytes;
+    vg.vg.lv_count = static_cast<uint32_t>(vg.lvs.size());
+    volume_state vs;
+    vs.id = lv.name;
+    vs.vg = req.vg;
+    vs.device = lv.path;
+    vs.size_bytes = lv.size_bytes;
+    vs.kind = req.lv.kind;
+    vs.phase = "ready";
+    stub->view.volumes.push_back(vs);
+    return vs;
+  };
+  h.claim = [stub](claim_req& req) -> caf::result<volume_state> {
+    std::lock_guard<std::mutex> lock{stub->mu};
+    stub->claims.push_back(req);
+    if (req.min_bytes > 100 * gib)
+      return make_error(errc::resource_exhausted, "no free " + req.kind + " of at least " +
+                                                    std::to_string(req.min_bytes) + " bytes");
+    volume_state vs;
+    vs.id = req.id;
+    vs.device = "/dev/vdd";
+    vs.size_bytes = 200 * gib;
+    vs.kind = req.kind;
+    vs.phase = "ready";
+    return vs;
+  };
+  h.remove = [stub](delete_volume_req& req) -> caf::result<bool> {
+    std::lock_guard<std::mutex> lock{stub->mu};
+    stub->deletes.push_back(req);
+    auto& vg = stub->view.vgs.front();
+    auto& vols = stub->view.volumes;
+    auto before = vols.size();
+    vols.erase(std::remove_if(vols.begin(), vols.end(),
+                              [&](const volume_state& vs) { return vs.id == req.id; }),
+               vols.end());
+    for (auto it = vg.lvs.begin(); it != vg.lvs.end(); ++it)
+      if (it->name == req.id) {
+        vg.vg.free_bytes += it->size_bytes;
+        vg.lvs.erase(it);
+        break;
+      }
+    vg.vg.lv_count = static_cast<uint32_t>(vg.lvs.size());
+    return vols.size() != before;
+  };
+  h.lookup = [stub](node_supervisor_actor::pointer self,
+                    volume_lookup& req) -> caf::result<volume_actor> {
+    std::lock_guard<std::mutex> lock{stub->mu};
+    if (stub->volume(req.id) == nullptr)
+      return make_error(errc::not_found, "volume " + req.id + " does not exist");
+    auto vol = spawn_volume(self->system(), stub, req.id);
+    stub->actors.push_back(caf::actor_cast<caf::actor>(vol));
+    return vol;
+  };
+  h.view = [stub]() -> caf::result<node_view> {
+    std::lock_guard<std::mutex> lock{stub->mu};
+    return stub->view;
+  };
+  h.rescan = [stub]() -> caf::result<uint64_t> {
+    std::lock_guard<std::mutex> lock{stub->mu};
+    return static_cast<uint64_t>(stub->view.volumes.size());
+  };
+  return test::spawn_stub_node(sys, std::move(h));
 }
 
 caf::actor_system_config& two_threads(caf::actor_system_config& cfg) {

@@ -5,6 +5,7 @@
 #include "gateways/kube/resources.hpp"
 #include "tests/support/eventually.hpp"
 #include "tests/support/fake_apiserver.hpp"
+#include "tests/support/stub_actors.hpp"
 
 #include <caf/all.hpp>
 
@@ -82,32 +83,22 @@ struct stub_node {
 };
 
 node_supervisor_actor spawn_stub(caf::actor_system& sys, std::shared_ptr<stub_node> stub) {
-  return sys.spawn([stub]() -> node_supervisor_actor::behavior_type {
-    auto unused = [] { return make_error(errc::unimplemented, "stub"); };
-    return {
-      [unused](create_volume_req&) -> caf::result<volume_state> { return unused(); },
-      [unused](claim_req&) -> caf::result<volume_state> { return unused(); },
-      [unused](delete_volume_req&) -> caf::result<bool> { return unused(); },
-      [unused](volume_lookup&) -> caf::result<volume_actor> { return unused(); },
-      [unused](tag_lv_req&) -> caf::result<lvm::lv_info> { return unused(); },
-      [stub](manage_vgs_req& req) {
-        std::lock_guard<std::mutex> lock{stub->mu};
-        stub->managed = req.names;
-        return uint64_t{req.names.size()};
-      },
-      [stub](get_atom) {
-        ++stub->gets;
-        std::lock_guard<std::mutex> lock{stub->mu};
-        return stub->view;
-      },
-      [stub](rescan_atom) {
-        ++stub->rescans;
-        return uint64_t{0};
-      },
-      [](tick_atom) {},
-      [unused](inspect_atom) -> caf::result<actor_report> { return unused(); },
-    };
-  });
+  test::stub_node_handlers h;
+  h.manage_vgs = [stub](manage_vgs_req& req) -> caf::result<uint64_t> {
+    std::lock_guard<std::mutex> lock{stub->mu};
+    stub->managed = req.names;
+    return uint64_t{req.names.size()};
+  };
+  h.view = [stub]() -> caf::result<node_view> {
+    ++stub->gets;
+    std::lock_guard<std::mutex> lock{stub->mu};
+    return stub->view;
+  };
+  h.rescan = [stub]() -> caf::result<uint64_t> {
+    ++stub->rescans;
+    return uint64_t{0};
+  };
+  return test::spawn_stub_node(sys, std::move(h));
 }
 
 class node_reporter_test : public ::testing::Test {

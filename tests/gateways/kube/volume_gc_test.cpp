@@ -5,6 +5,7 @@
 #include "gateways/metrics/metrics.hpp"
 #include "tests/support/eventually.hpp"
 #include "tests/support/fake_apiserver.hpp"
+#include "tests/support/stub_actors.hpp"
 
 #include <caf/all.hpp>
 
@@ -403,95 +404,75 @@ struct stub_node {
   }
 };
 
-volume_actor spawn_stub_volume(caf::actor_system& sys, std::shared_ptr<stub_node> stub,
-                               std::string id) {
-  return sys.spawn([stub, id]() -> volume_actor::behavior_type {
-    auto unused = [] { return make_error(errc::unimplemented, "stub"); };
-    auto state = [stub, id] {
-      for (auto& v : stub->view.volumes)
-        if (v.id == id)
-          return v;
-      return volume_state{};
-    };
-    return {
-      [unused](stage_req&) -> caf::result<volume_state> { return unused(); },
-      [stub, id, state](unstage_req& req) -> caf::result<volume_state> {
-        std::lock_guard<std::mutex> lock{stub->mu};
-        stub->unstaged.push_back(req.staging_path);
-        for (auto& v : stub->view.volumes)
-          if (v.id == id)
-            v.staging_path.clear();
-        return state();
-      },
-      [unused](publish_req&) -> caf::result<volume_state> { return unused(); },
-      [stub, id, state](unpublish_req& req) -> caf::result<volume_state> {
-        std::lock_guard<std::mutex> lock{stub->mu};
-        stub->unpublished.push_back(req.target_path);
-        for (auto& v : stub->view.volumes)
-          if (v.id == id)
-            v.targets.erase(std::remove_if(v.targets.begin(), v.targets.end(),
-                                           [&](auto& t) { return t.path == req.target_path; }),
-                            v.targets.end());
-        return state();
-      },
-      [unused](expand_req&) -> caf::result<volume_state> { return unused(); },
-      [unused](delete_volume_req&) -> caf::result<bool> { return unused(); },
-      [unused](get_atom) -> caf::result<volume_state> { return unused(); },
-      [unused](stats_atom) -> caf::result<volume_stats> { return unused(); },
-      [](lv_update&) {},
-      [unused](inspect_atom) -> caf::result<actor_report> { return unused(); },
-    };
-  });
+volume_actor spawn_volume(caf::actor_system& sys, std::shared_ptr<stub_node> stub, std::string id) {
+  auto state = [stub, id] {
+    for (auto& v : stub->view.volumes)
+      if (v.id == id)
+        return v;
+    return volume_state{};
+  };
+  test::stub_volume_handlers h;
+  h.unstage = [stub, id, state](unstage_req& req) -> caf::result<volume_state> {
+    std::lock_guard<std::mutex> lock{stub->mu};
+    stub->unstaged.push_back(req.staging_path);
+    for (auto& v : stub->view.volumes)
+      if (v.id == id)
+        v.staging_path.clear();
+    return state();
+  };
+  h.unpublish = [stub, id, state](unpublish_req& req) -> caf::result<volume_state> {
+    std::lock_guard<std::mutex> lock{stub->mu};
+    stub->unpublished.push_back(req.target_path);
+    for (auto& v : stub->view.volumes)
+      if (v.id == id)
+        v.targets.erase(std::remove_if(v.targets.begin(), v.targets.end(),
+                                       [&](auto& t) { return t.path == req.target_path; }),
+                        v.targets.end());
+    return state();
+  };
+  return test::spawn_stub_volume(sys, std::move(h));
 }
 
 node_supervisor_actor spawn_stub(caf::actor_system& sys, std::shared_ptr<stub_node> stub) {
-  return sys.spawn(
-    [stub](node_supervisor_actor::pointer self) -> node_supervisor_actor::behavior_type {
-      auto unused = [] { return make_error(errc::unimplemented, "stub"); };
-      return {
-        [unused](create_volume_req&) -> caf::result<volume_state> { return unused(); },
-        [unused](claim_req&) -> caf::result<volume_state> { return unused(); },
-        [stub](delete_volume_req& req) -> caf::result<bool> {
-          std::lock_guard<std::mutex> lock{stub->mu};
-          for (auto& v : stub->view.volumes)
-            if (v.id == req.id && (!v.staging_path.empty() || !v.targets.empty()))
-              return make_error(errc::failed_precondition, req.id + " is in use");
-          stub->deletes.emplace_back(req.id, req.wipe);
-          bool existed = stub->find(req.id) != nullptr;
-          for (auto& g : stub->view.vgs)
-            g.lvs.erase(
-              std::remove_if(g.lvs.begin(), g.lvs.end(), [&](auto& l) { return l.name == req.id; }),
-              g.lvs.end());
-          auto& vs = stub->view.volumes;
-          vs.erase(std::remove_if(vs.begin(), vs.end(), [&](auto& v) { return v.id == req.id; }),
-                   vs.end());
-          return existed;
-        },
-        [self, stub](volume_lookup& req) -> caf::result<volume_actor> {
-          return spawn_stub_volume(self->system(), stub, req.id);
-        },
-        [stub](tag_lv_req& req) -> caf::result<lvm::lv_info> {
-          std::lock_guard<std::mutex> lock{stub->mu};
-          stub->tags.push_back(req);
-          auto* l = stub->find(req.name);
-          if (l == nullptr)
-            return make_error(errc::not_found, req.name);
-          for (auto& t : req.remove)
-            l->tags.erase(std::remove(l->tags.begin(), l->tags.end(), t), l->tags.end());
-          for (auto& t : req.add)
-            l->tags.push_back(t);
-          return *l;
-        },
-        [unused](manage_vgs_req&) -> caf::result<uint64_t> { return unused(); },
-        [stub](get_atom) {
-          std::lock_guard<std::mutex> lock{stub->mu};
-          return stub->view;
-        },
-        [](rescan_atom) { return uint64_t{0}; },
-        [](tick_atom) {},
-        [unused](inspect_atom) -> caf::result<actor_report> { return unused(); },
-      };
-    });
+  test::stub_node_handlers h;
+  h.remove = [stub](delete_volume_req& req) -> caf::result<bool> {
+    std::lock_guard<std::mutex> lock{stub->mu};
+    for (auto& v : stub->view.volumes)
+      if (v.id == req.id && (!v.staging_path.empty() || !v.targets.empty()))
+        return make_error(errc::failed_precondition, req.id + " is in use");
+    stub->deletes.emplace_back(req.id, req.wipe);
+    bool existed = stub->find(req.id) != nullptr;
+    for (auto& g : stub->view.vgs)
+      g.lvs.erase(
+        std::remove_if(g.lvs.begin(), g.lvs.end(), [&](auto& l) { return l.name == req.id; }),
+        g.lvs.end());
+    auto& vs = stub->view.volumes;
+    vs.erase(std::remove_if(vs.begin(), vs.end(), [&](auto& v) { return v.id == req.id; }),
+             vs.end());
+    return existed;
+  };
+  h.lookup = [stub](node_supervisor_actor::pointer self,
+                    volume_lookup& req) -> caf::result<volume_actor> {
+    return spawn_volume(self->system(), stub, req.id);
+  };
+  h.tag = [stub](tag_lv_req& req) -> caf::result<lvm::lv_info> {
+    std::lock_guard<std::mutex> lock{stub->mu};
+    stub->tags.push_back(req);
+    auto* l = stub->find(req.name);
+    if (l == nullptr)
+      return make_error(errc::not_found, req.name);
+    for (auto& t : req.remove)
+      l->tags.erase(std::remove(l->tags.begin(), l->tags.end(), t), l->tags.end());
+    for (auto& t : req.add)
+      l->tags.push_back(t);
+    return *l;
+  };
+  h.view = [stub]() -> caf::result<node_view> {
+    std::lock_guard<std::mutex> lock{stub->mu};
+    return stub->view;
+  };
+  h.rescan = []() -> caf::result<uint64_t> { return uint64_t{0}; };
+  return test::spawn_stub_node(sys, std::move(h));
 }
 
 class volume_gc_test : public ::testing::Test {
