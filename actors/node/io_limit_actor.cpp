@@ -325,6 +325,8 @@ void reconcile(io_pointer self) {
       if (!dev) {
         e.last_error = render(dev.error());
         count_error(st, "bad_device", dev.error());
+        if (st.opts.on_not_in_force)
+          st.opts.on_not_in_force(e.req, message_of(dev.error()));
         continue;
       }
       e.dev = io_limits::device_number(*dev);
@@ -336,6 +338,8 @@ void reconcile(io_pointer self) {
       count_error(st, reason_of(written.error()), written.error());
       log::warn(who, "limit not in force",
                 {{"volume", e.req.volume_id}, {"pod", e.req.pod_uid}, {"error", e.last_error}});
+      if (st.opts.on_not_in_force)
+        st.opts.on_not_in_force(e.req, message_of(written.error()));
       continue;
     }
     if (!e.last_error.empty() || e.writes != before)

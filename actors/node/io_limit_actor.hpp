@@ -46,6 +46,10 @@ struct io_limit_options {
   /// (read_bps, write_bps, read_iops, write_iops), after every change.
   std::function<void(std::string_view reason)> on_error;
   std::function<void(const std::map<std::string, uint64_t>&)> on_in_force;
+  /// Called at every reconcile for each limit that is not in force (the
+  /// node raises an Event on the pod); a publish that fails is answered
+  /// with the error instead.
+  std::function<void(const set_io_limit&, const std::string& error)> on_not_in_force;
 };
 
 /// Spawns the node's io-limit actor. set_io_limit resolves the device,

@@ -3,6 +3,7 @@
 #include "actors/cluster/volume_manager.hpp"
 #include "actors/cluster/volume_router.hpp"
 #include "actors/core/errc.hpp"
+#include "actors/core/inspect.hpp"
 #include "actors/core/log.hpp"
 #include "actors/core/options.hpp"
 #include "actors/core/runtime.hpp"
@@ -21,6 +22,7 @@
 #include "gateways/kube/capacity_publisher.hpp"
 #include "gateways/kube/client.hpp"
 #include "gateways/kube/config_controller.hpp"
+#include "gateways/kube/io_limit_events.hpp"
 #include "gateways/kube/kube_config.hpp"
 #include "gateways/kube/leader.hpp"
 #include "gateways/kube/node_directory.hpp"
@@ -290,6 +292,53 @@ caf::expected<std::shared_ptr<kube::client>> make_kube_client(const service_opti
 }
 
 /// The Kubernetes side of `open-local node`: the NodeLocalStorage reporter.
+/// In a cluster: a limit found not in force at a reconcile becomes a
+/// Warning Event on its pod. The io-limit actor only sends; a detached
+/// relay does the blocking API work, so a slow API server never holds up a
+/// publish.
+caf::expected<std::function<void(const set_io_limit&, const std::string&)>>
+io_limit_event_relay(service::impl& p) {
+  auto api = make_kube_client(p.opts);
+  if (!api)
+    return api.error();
+  kube::io_limit_event_options eo;
+  eo.node_name = p.opts.node_name;
+  auto events = std::make_shared<kube::io_limit_events>(*api, eo);
+  auto relay = p.rt->system().spawn<caf::detached>([events](caf::event_based_actor* self) {
+    auto counts = std::make_shared<std::pair<uint64_t, uint64_t>>(); // (written, not written)
+    return caf::behavior{
+      [events, counts](const std::string& pod, const std::string& volume,
+                       const std::string& error) {
+        if (events->report(pod, volume, error))
+          ++counts->first;
+        else
+          ++counts->second;
+      },
+      [self, counts](inspect_atom) {
+        return make_report(self,
+                           std::to_string(counts->first) + " Events written, " +
+                             std::to_string(counts->second) +
+                             " not (pod not on this node, rate limit or API error)",
+                           "",
+                           "{\"written\":" + std::to_string(counts->first) +
+                             ",\"notWritten\":" + std::to_string(counts->second) + "}");
+      },
+    };
+  });
+  if (auto id = p.rt->adopt(relay, "io-limit-events", "kube"); !id) {
+    caf::anon_send_exit(relay, caf::exit_reason::user_shutdown);
+    return std::move(id.error());
+  }
+  caf::actor_addr addr = relay.address();
+  return [addr](const set_io_limit& req, const std::string& error) {
+    if (req.pod_uid.empty())
+      return;
+    // Only the address is kept: a handle would keep the system from stopping.
+    if (auto to = caf::actor_cast<caf::actor>(addr))
+      caf::anon_send(to, req.pod_uid, req.volume_id, error);
+  };
+}
+
 caf::error start_reporter(service::impl& p, const node_supervisor_actor& node) {
   auto& opts = p.opts;
   auto api = make_kube_client(opts);
@@ -705,6 +754,12 @@ caf::error start_node(service::impl& p) {
       iopts.standalone_parent = opts.io_cgroup_parent;
       if (!opts.state_dir.empty())
         iopts.state_file = io_limits_path(opts.state_dir);
+      if (opts.kube) {
+        auto relay = io_limit_event_relay(p);
+        if (!relay)
+          return std::move(relay.error());
+        iopts.on_not_in_force = std::move(*relay);
+      }
       auto* metrics = &p.metrics;
       iopts.on_error = [metrics](std::string_view reason) {
         metrics->io_limit_errors.Add({{"reason", std::string{reason}}}).Increment();

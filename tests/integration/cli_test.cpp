@@ -224,6 +224,15 @@ TEST(cli, node_reports_its_node_local_storage_to_the_api_server) {
   EXPECT_EQ(nls.string_at("status.nodeStorageInfo.phase"), "Running");
   auto actors = test::http_get(proc.port, "/admin/actors");
   EXPECT_NE(actors.body.find("node-reporter"), std::string::npos) << actors.body;
+  // Every actor answers the admin endpoint (the IO-limit Event relay too).
+  auto listed = boost::json::parse(actors.body).as_object();
+  bool relay = false;
+  for (auto& a : listed.at("actors").as_array()) {
+    auto& o = a.as_object();
+    EXPECT_TRUE(o.at("responsive").as_bool()) << o.at("name").as_string();
+    relay = relay || o.at("name").as_string() == "io-limit-events";
+  }
+  EXPECT_TRUE(relay) << actors.body;
   ASSERT_TRUE(proc.signal(SIGTERM));
   EXPECT_EQ(proc.wait_exit(30s), 0) << proc.log();
   fs::remove_all(dir);

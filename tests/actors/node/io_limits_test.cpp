@@ -158,6 +158,7 @@ struct io_actor_test : test::actor_fixture {
   io_limit_actor actor;
   std::string state_file;   ///< "" = memory only
   bool device_there = true; ///< what resolve_device finds for /dev/vg/lv
+  std::vector<std::pair<std::string, std::string>> not_in_force; ///< (pod, error) at reconciles
 
   io_limit_options options(cgroup_mode mode, std::string parent = {}) {
     if (mode == cgroup_mode::v2)
@@ -174,6 +175,9 @@ struct io_actor_test : test::actor_fixture {
     };
     o.on_error = [this](std::string_view reason) { ++errors[std::string{reason}]; };
     o.on_in_force = [this](const std::map<std::string, uint64_t>& n) { in_force = n; };
+    o.on_not_in_force = [this](const set_io_limit& r, const std::string& error) {
+      not_in_force.emplace_back(r.pod_uid, error);
+    };
     return o;
   }
 
@@ -280,8 +284,13 @@ TEST_F(io_actor_test, missing_cgroup_is_an_error_naming_the_pod_and_counted) {
   EXPECT_NE(message_of(got.error()).find("no cgroup for pod " + uid), std::string::npos)
     << message_of(got.error());
   EXPECT_EQ(errors["no_cgroup"], 1u);
-  advance(10s); // still missing: counted again
+  EXPECT_TRUE(not_in_force.empty()) << "the failed publish reports it (kubelet's Event)";
+  advance(10s); // still missing: counted again, and reported for an Event on the pod
   EXPECT_EQ(errors["no_cgroup"], 2u);
+  ASSERT_EQ(not_in_force.size(), 1u);
+  EXPECT_EQ(not_in_force[0].first, uid);
+  EXPECT_NE(not_in_force[0].second.find("no cgroup for pod " + uid), std::string::npos)
+    << not_in_force[0].second;
   // It appears: the next reconcile applies it.
   auto pod = root / "kubepods/pod5f1e-77aa";
   make_cgroup(pod, cgroup_mode::v2);
@@ -435,9 +444,13 @@ TEST_F(io_actor_test, a_restored_limit_waits_for_its_device) {
   EXPECT_EQ(slurp(pod / "io.max"), "");
   // Kept in the file and registered (a later unpublish finds it).
   EXPECT_EQ(limits_from_json(slurp(state_file), state_file)->size(), 1u);
+  advance(10s); // still missing at a reconcile: reported for an Event on the pod
+  ASSERT_EQ(not_in_force.size(), 1u);
+  EXPECT_NE(not_in_force[0].second.find("/dev/vg/lv is missing"), std::string::npos);
   device_there = true;
   advance(10s);
   EXPECT_EQ(parse_io_max(slurp(pod / "io.max"))["7:300"], req().limit);
+  EXPECT_EQ(not_in_force.size(), 1u);
   EXPECT_EQ(in_force["read_bps"], 1u);
 }
 
