@@ -5,6 +5,16 @@ namespace olocal {
 void append_json_quoted(std::string& out, std::string_view text) {
   static constexpr char hex[] = "0123456789abcdef";
   out += '"';
+  // Runs that need no escaping (almost all text) are appended whole.
+  size_t plain = 0;
+  while (plain < text.size()) {
+    auto c = static_cast<unsigned char>(text[plain]);
+    if (c < 0x20 || c == '"' || c == '\\')
+      break;
+    ++plain;
+  }
+  out.append(text.data(), plain);
+  text.remove_prefix(plain);
   for (unsigned char c : text) {
     switch (c) {
     case '"':
