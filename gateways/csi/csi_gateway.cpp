@@ -350,25 +350,28 @@ private:
 
 /// After a successful publish: applies the volume context's IO limits to
 /// the pod's cgroup (or the standalone one), then ends the call. A limit
-/// that cannot be applied fails the call: kubelet records an Event and
-/// retries the (idempotent) publish.
+/// that cannot be applied fails the call with UNAVAILABLE: kubelet records
+/// an Event, retries the (idempotent) publish, and, since that code is not
+/// final for it, treats the target as possibly mounted, so a pod deleted
+/// meanwhile still gets its NodeUnpublishVolume (which removes the bind
+/// mount and the registered limit). A final code would leave both behind.
 void limit_io(caf::event_based_actor* self, const links& to, const end_ptr& end,
               const publish_call& call, const volume_state& vs) {
   if (call.limit.empty())
     return end->finish(grpc::Status::OK);
   if (!to.io_limits)
     return end->fail(
-      make_error(errc::unimplemented, "volume " + call.volume_id +
-                                        " asks for IO limits but this node does not apply them"));
+      make_error(errc::unavailable, "volume " + call.volume_id +
+                                      " asks for IO limits but this node does not apply them"));
   set_io_limit req{call.volume_id, call.req.target_path, vs.device,
                    call.pod_uid,   call.cgroup,          call.limit};
   self->request(to.io_limits, to.timeout, std::move(req))
     .then([end](std::vector<std::string>&) { end->finish(grpc::Status::OK); },
           [end, call](caf::error& err) {
-            end->fail(make_error(code_of(err), "volume " + call.volume_id +
-                                                 " is published but its IO limits are not "
-                                                 "applied: " +
-                                                 message_of(err)));
+            end->fail(make_error(errc::unavailable, "volume " + call.volume_id +
+                                                      " is published but its IO limits are not "
+                                                      "applied: " +
+                                                      message_of(err)));
           });
 }
 

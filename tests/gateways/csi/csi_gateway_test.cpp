@@ -783,10 +783,11 @@ TEST_F(csi_gateway_test, publish_applies_the_storage_class_io_limits_and_unpubli
                                              created.volume().volume_context().end()};
   EXPECT_EQ(context["iops"], "200") << "the controller carries the limits to NodePublish";
   ASSERT_TRUE(stage("pvc-io", staging_of("pvc-io")).ok());
-  // No cgroup for the pod: the publish fails naming it (kubelet's Event).
+  // No cgroup for the pod: the publish fails naming it (kubelet's Event),
+  // with a code kubelet does not take as final (the target is mounted).
   expect_code(
     publish("pvc-io", staging_of("pvc-io"), target_of("pvc-io", "p-1"), mount_cap(), context),
-    grpc::StatusCode::NOT_FOUND, "no cgroup for pod p-1");
+    grpc::StatusCode::UNAVAILABLE, "no cgroup for pod p-1");
   auto pod = cgroup_root / "kubepods/burstable/podp-1";
   test::temp_dir::write_to(pod / "io.max", "");
   ASSERT_TRUE(
@@ -796,4 +797,24 @@ TEST_F(csi_gateway_test, publish_applies_the_storage_class_io_limits_and_unpubli
   EXPECT_EQ(in_force["254:300"], (io_limit{1u << 20, 2u << 20, 200, 200}));
   ASSERT_TRUE(unpublish("pvc-io", target_of("pvc-io", "p-1")).ok());
   EXPECT_TRUE(io_limits::parse_io_max(test::temp_dir::read(pod / "io.max")).empty());
+
+  // A pod deleted while its publish kept failing: kubelet unpublishes the
+  // uncertain target, and the bind mount and the registered limit both go.
+  auto target = target_of("pvc-io", "p-2");
+  expect_code(publish("pvc-io", staging_of("pvc-io"), target, mount_cap(), context),
+              grpc::StatusCode::UNAVAILABLE, "no cgroup for pod p-2");
+  auto mounted = [&] {
+    return std::any_of(fs->mounts.begin(), fs->mounts.end(),
+                       [&](const fs_ops::mount_entry& m) { return m.mount_point == target; });
+  };
+  EXPECT_TRUE(mounted()) << "the bind mount was made before the limit failed";
+  ASSERT_TRUE(unpublish("pvc-io", target).ok());
+  EXPECT_FALSE(mounted());
+  caf::scoped_actor self{*sys};
+  self->request(io_limiter, 10s, inspect_atom::value)
+    .receive(
+      [&](actor_report& r) {
+        EXPECT_EQ(r.state_json.find("p-2"), std::string::npos) << r.state_json;
+      },
+      [](caf::error& err) { ADD_FAILURE() << render(err); });
 }
