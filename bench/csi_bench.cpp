@@ -1,11 +1,13 @@
 // CSI calls against a running `open-local standalone`, over its socket, as
 // the sidecars make them (run bench/vm_csi.sh for a pool inside the VM):
-//   bench_csi ENDPOINT [volumes=50] [staging_root]
+//   bench_csi ENDPOINT [volumes=50] [staging_root] [driver_pid]
 // 1. CreateVolume latency (request to answer: LV created and tagged, its
 //    volume actor started; no mkfs), p50/p99, one at a time;
 // 2. NodeStageVolume latency (mkfs.ext4 with lazy init + mount) p50/p99,
 //    when a staging root is given (it must be an allowed path);
-// 3. DeleteVolume latency (secure wipe + lvremove) p50/p99.
+// 3. DeleteVolume latency (secure wipe + lvremove) p50/p99;
+// 4. with the driver's pid: its resident memory at start, with all volumes
+//    created (one volume actor each) and its peak (VmRSS, VmHWM).
 // Prints numbers only.
 
 #include "csi/v1/csi.grpc.pb.h"
@@ -16,6 +18,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -25,6 +28,16 @@ using clock_type = std::chrono::steady_clock;
 
 double ms_since(clock_type::time_point start) {
   return std::chrono::duration<double, std::milli>(clock_type::now() - start).count();
+}
+
+/// A "VmRSS"-like line of /proc/<pid>/status in KiB (-1 when unreadable).
+long status_kib(const std::string& pid, const std::string& key) {
+  std::ifstream in{"/proc/" + pid + "/status"};
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind(key + ":", 0) == 0)
+      return std::atol(line.c_str() + key.size() + 1);
+  return -1;
 }
 
 void report(const char* what, std::vector<double> ms) {
@@ -48,12 +61,15 @@ std::unique_ptr<grpc::ClientContext> ctx() {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: bench_csi ENDPOINT [volumes=50] [staging_root]\n");
+    std::fprintf(stderr, "usage: bench_csi ENDPOINT [volumes=50] [staging_root] [driver_pid]\n");
     return 2;
   }
   std::string endpoint = argv[1];
   int volumes = argc > 2 ? std::atoi(argv[2]) : 50;
   std::string staging = argc > 3 ? argv[3] : "";
+  std::string pid = argc > 4 ? argv[4] : "";
+  long rss_start = pid.empty() ? -1 : status_kib(pid, "VmRSS");
+  long rss_created = -1;
   auto channel = grpc::CreateChannel(endpoint, grpc::InsecureChannelCredentials());
   auto controller = csi::v1::Controller::NewStub(channel);
   auto node = csi::v1::Node::NewStub(channel);
@@ -73,6 +89,12 @@ int main(int argc, char** argv) {
       return 1;
     }
     create_ms.push_back(ms_since(start));
+  }
+  if (!pid.empty()) {
+    rss_created = status_kib(pid, "VmRSS");
+    std::printf("driver RSS: %.1f MiB at start, %.1f MiB with %d volumes\n", rss_start / 1024.0,
+                rss_created / 1024.0, volumes);
+    std::fflush(stdout);
   }
   if (!staging.empty()) {
     for (int i = 0; i < volumes; ++i) {
@@ -118,5 +140,7 @@ int main(int argc, char** argv) {
   report("CreateVolume", create_ms);
   report("NodeStageVolume", stage_ms);
   report("DeleteVolume", delete_ms);
+  if (!pid.empty())
+    std::printf("driver RSS peak (VmHWM): %.1f MiB\n", status_kib(pid, "VmHWM") / 1024.0);
   return 0;
 }
