@@ -14,6 +14,9 @@ if [[ ${OLOCAL_IN_VM_BENCH:-} != 1 ]]; then
     --env "OLOCAL_BENCH_STAGE=${OLOCAL_BENCH_STAGE:-1}" \
     -- bash "$root/bench/vm_csi.sh" "$volumes"
 fi
+# The pool file is in the guest's /run (tmpfs, half the guest's memory by
+# default): let it use most of it.
+mount -o remount,size=90% /run
 work=/run/olocal-bench
 mkdir -p "$work/staging"
 build=$root/${OLOCAL_BUILD:-build}

@@ -57,11 +57,11 @@ bool io_limit_events::find(const std::string& uid, pod_ref& out) {
     if (!pod.uid().empty())
       pods_[pod.uid()] = pod_ref{pod.namespace_(), pod.name(), pod.uid(), now};
   }
+  for (auto it = pods_.begin(); it != pods_.end();) // what the list no longer has
+    it = it->second.at < now ? pods_.erase(it) : std::next(it);
   auto& found = pods_[uid]; // a miss is remembered too (name "")
   if (found.name.empty())
     found = pod_ref{"", "", uid, now};
-  for (auto it = pods_.begin(); it != pods_.end();) // what the list no longer has
-    it = now - it->second.at >= opts_.lookup_ttl ? pods_.erase(it) : std::next(it);
   out = found;
   return !out.name.empty();
 }
