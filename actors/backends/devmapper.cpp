@@ -2,11 +2,11 @@
 
 #include "actors/core/errc.hpp"
 #include "actors/core/log.hpp"
+#include "actors/core/quantity.hpp"
 
 #include <libdevmapper.h>
 
 #include <cerrno>
-#include <charconv>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
@@ -64,13 +64,6 @@ std::string quoted(std::string_view text) {
   }
   out.push_back('\'');
   return out;
-}
-
-bool parse_u64(std::string_view word, uint64_t& out) {
-  if (word.empty())
-    return false;
-  auto [end, ec] = std::from_chars(word.data(), word.data() + word.size(), out);
-  return ec == std::errc{} && end == word.data() + word.size();
 }
 
 /// "<used>/<total>" with used <= total.

@@ -1,11 +1,11 @@
 #include "actors/core/options.hpp"
 
 #include "actors/core/errc.hpp"
+#include "actors/core/quantity.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 
-#include <charconv>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -26,13 +26,6 @@ caf::error bad_value(std::string_view name, std::string_view value, std::string_
   return make_error(errc::config_invalid, "option --" + std::string{name} + ": invalid value '" +
                                             std::string{value} + "', expected " +
                                             std::string{expected});
-}
-
-bool parse_u64(std::string_view text, uint64_t& out) {
-  if (text.empty())
-    return false;
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
-  return ec == std::errc{} && ptr == text.data() + text.size();
 }
 
 } // namespace

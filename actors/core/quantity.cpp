@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cctype>
+#include <charconv>
 #include <limits>
 #include <utility>
 
@@ -77,6 +78,13 @@ caf::expected<uint64_t> parse_quantity(std::string_view text) {
   if (bytes > std::numeric_limits<uint64_t>::max())
     return fail();
   return static_cast<uint64_t>(bytes);
+}
+
+bool parse_u64(std::string_view text, uint64_t& out) {
+  if (text.empty() || text.front() == '+' || text.front() == '-')
+    return false;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc{} && end == text.data() + text.size();
 }
 
 } // namespace olocal

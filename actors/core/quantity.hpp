@@ -13,4 +13,7 @@ namespace olocal {
 /// invalid_argument for anything else, negatives, or values beyond 2^64-1.
 caf::expected<uint64_t> parse_quantity(std::string_view text);
 
+/// A plain decimal count: digits only (no sign, no space), below 2^64.
+bool parse_u64(std::string_view text, uint64_t& out);
+
 } // namespace olocal
