@@ -4,15 +4,14 @@
 #include "actors/core/json.hpp"
 #include "actors/core/json_fields.hpp"
 #include "actors/core/quantity.hpp"
+#include "actors/core/state_file.hpp"
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <deque>
 #include <fstream>
-#include <limits>
 #include <set>
-#include <sstream>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <system_error>
@@ -39,13 +38,10 @@ caf::expected<uint64_t> parse_count(const param_map& params, std::string_view ke
   if (v == nullptr || v->empty())
     return uint64_t{0};
   uint64_t n = 0;
-  for (char c : *v) {
-    if (c < '0' || c > '9')
-      return bad(key, *v, "a whole number of operations per second");
-    if (n > (std::numeric_limits<uint64_t>::max() - 9) / 10)
-      return bad(key, *v, "a number below 2^64");
-    n = n * 10 + static_cast<uint64_t>(c - '0');
-  }
+  if (v->find_first_not_of("0123456789") != std::string::npos)
+    return bad(key, *v, "a whole number of operations per second");
+  if (!parse_u64(*v, n))
+    return bad(key, *v, "a number below 2^64");
   return n;
 }
 
@@ -59,15 +55,15 @@ caf::expected<uint64_t> parse_bytes(const param_map& params, std::string_view ke
   return q;
 }
 
-std::string read_file(const fs::path& file, std::error_code& ec) {
-  std::ifstream in{file};
-  if (!in) {
-    ec = std::error_code{errno != 0 ? errno : ENOENT, std::generic_category()};
-    return {};
-  }
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
+/// A cgroup file's whole text; io_error naming the file when it is missing
+/// or cannot be read.
+caf::expected<std::string> read_cgroup_file(const fs::path& file) {
+  auto text = read_state_file(file.string(), "cgroup file");
+  if (!text)
+    return make_error(errc::io_error, message_of(text.error()));
+  if (!*text)
+    return make_error(errc::io_error, "read cgroup file " + file.string() + ": missing");
+  return std::move(**text);
 }
 
 /// One write(2) of `line` (cgroup files take one rule per write). Opened
@@ -121,21 +117,6 @@ void for_each_line(std::string_view text, F f) {
       break;
     text.remove_prefix(nl + 1);
   }
-}
-
-bool parse_u64(std::string_view s, uint64_t& out) {
-  if (s.empty())
-    return false;
-  uint64_t n = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9')
-      return false;
-    if (n > (std::numeric_limits<uint64_t>::max() - 9) / 10)
-      return false;
-    n = n * 10 + static_cast<uint64_t>(c - '0');
-  }
-  out = n;
-  return true;
 }
 
 std::string max_or(uint64_t v) {
@@ -367,23 +348,20 @@ std::map<std::string, uint64_t> parse_v1(std::string_view text) {
 caf::expected<io_limit> read_limit(const fs::path& cgroup, cgroup_mode mode,
                                    std::string_view device) {
   std::string dev{device};
-  std::error_code ec;
   if (mode == cgroup_mode::v2) {
-    auto file = cgroup / "io.max";
-    auto text = read_file(file, ec);
-    if (ec)
-      return make_error(errc::io_error, "read " + file.string() + ": " + ec.message());
-    auto all = parse_io_max(text);
+    auto text = read_cgroup_file(cgroup / "io.max");
+    if (!text)
+      return text.error();
+    auto all = parse_io_max(*text);
     auto it = all.find(dev);
     return it == all.end() ? io_limit{} : it->second;
   }
   io_limit l;
   for (auto& f : v1_files()) {
-    auto file = cgroup / std::string{f.name};
-    auto text = read_file(file, ec);
-    if (ec)
-      return make_error(errc::io_error, "read " + file.string() + ": " + ec.message());
-    auto all = parse_v1(text);
+    auto text = read_cgroup_file(cgroup / std::string{f.name});
+    if (!text)
+      return text.error();
+    auto all = parse_v1(*text);
     auto it = all.find(dev);
     l.*f.field = it == all.end() ? 0 : it->second;
   }
