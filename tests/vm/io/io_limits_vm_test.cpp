@@ -118,6 +118,17 @@ void expect_within_3_percent(double measured, double limit, const std::string& w
   EXPECT_LE(std::fabs(off), 3.0) << what;
 }
 
+/// A sequential O_DIRECT write of `seconds` to `device` from `cgroup`: its
+/// rate is within 3 % of `limit` bytes/s.
+void expect_direct_write_at(const fs::path& cgroup, const std::string& device, int seconds,
+                            double limit, const std::string& what) {
+  auto w =
+    run_fio(cgroup, {"--name=w", "--filename=" + device, "--direct=1", "--rw=write", "--bs=64k",
+                     "--runtime=" + std::to_string(seconds), "--time_based", "--ioengine=psync"});
+  ASSERT_FALSE(w.empty()) << what;
+  expect_within_3_percent(write_bw(w), limit, what);
+}
+
 /// Writes 64 MiB buffered (ending with fsync) to `device` from `cgroup`
 /// under the 8 MiB/s write limit and reports the rate (no bound: the page
 /// cache takes the writes first).
@@ -221,11 +232,8 @@ TEST_F(io_limits_vm, v2_direct_writes_and_random_reads_stay_within_3_percent_of_
   EXPECT_NE(io_max.find("wbps=8388608"), std::string::npos) << io_max;
   EXPECT_NE(io_max.find("riops=300"), std::string::npos) << io_max;
 
-  auto w =
-    run_fio(pod.container, {"--name=w", "--filename=" + lv.device, "--direct=1", "--rw=write",
-                            "--bs=64k", "--runtime=10", "--time_based", "--ioengine=psync"});
-  ASSERT_FALSE(w.empty());
-  expect_within_3_percent(write_bw(w), 8.0 * mib, "cgroup v2, O_DIRECT sequential write, bytes/s");
+  expect_direct_write_at(pod.container, lv.device, 10, 8.0 * mib,
+                         "cgroup v2, O_DIRECT sequential write, bytes/s");
   auto r =
     run_fio(pod.container, {"--name=r", "--filename=" + lv.device, "--direct=1", "--rw=randread",
                             "--bs=4k", "--runtime=10", "--time_based", "--ioengine=psync"});
@@ -264,11 +272,8 @@ TEST_F(io_limits_vm, a_device_with_minor_300_is_limited_and_a_recreated_cgroup_i
   ASSERT_TRUE((ask<std::vector<std::string>>(*actor, req)));
   auto io_max = read_text(pod.pod / "io.max");
   EXPECT_NE(io_max.find("7:300 "), std::string::npos) << io_max;
-  auto w =
-    run_fio(pod.container, {"--name=w", "--filename=/dev/loop300", "--direct=1", "--rw=write",
-                            "--bs=64k", "--runtime=8", "--time_based", "--ioengine=psync"});
-  ASSERT_FALSE(w.empty());
-  expect_within_3_percent(write_bw(w), 4.0 * mib, "cgroup v2, device 7:300, write bytes/s");
+  expect_direct_write_at(pod.container, "/dev/loop300", 8, 4.0 * mib,
+                         "cgroup v2, device 7:300, write bytes/s");
 
   // The pod's cgroup is recreated (the pod sandbox restarted): the reconcile
   // timer (1 s here) writes the limit again.
@@ -282,10 +287,8 @@ TEST_F(io_limits_vm, a_device_with_minor_300_is_limited_and_a_recreated_cgroup_i
                static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                         std::chrono::steady_clock::now() - recreated)
                                         .count()));
-  w = run_fio(pod.container, {"--name=w", "--filename=/dev/loop300", "--direct=1", "--rw=write",
-                              "--bs=64k", "--runtime=8", "--time_based", "--ioengine=psync"});
-  ASSERT_FALSE(w.empty());
-  expect_within_3_percent(write_bw(w), 4.0 * mib, "cgroup v2, recreated cgroup, write bytes/s");
+  expect_direct_write_at(pod.container, "/dev/loop300", 8, 4.0 * mib,
+                         "cgroup v2, recreated cgroup, write bytes/s");
   caf::anon_send_exit(*actor, caf::exit_reason::user_shutdown);
   test::run_ok({"losetup", "-d", "/dev/loop300"});
   fs::remove(image);
@@ -328,10 +331,8 @@ TEST_F(io_limits_vm, v1_direct_writes_stay_within_3_percent_and_new_containers_g
   EXPECT_NE(read_text(container / "blkio.throttle.write_bps_device").find(" 8388608"),
             std::string::npos)
     << "v1 throttling is not hierarchical: the container carries the limit too";
-  auto w = run_fio(container, {"--name=w", "--filename=" + lv.device, "--direct=1", "--rw=write",
-                               "--bs=64k", "--runtime=10", "--time_based", "--ioengine=psync"});
-  ASSERT_FALSE(w.empty());
-  expect_within_3_percent(write_bw(w), 8.0 * mib, "cgroup v1, O_DIRECT sequential write, bytes/s");
+  expect_direct_write_at(container, lv.device, 10, 8.0 * mib,
+                         "cgroup v1, O_DIRECT sequential write, bytes/s");
   // Buffered writes on v1: measured and reported (v1 blkio does not see
   // the flusher's writeback; fsync's own writeback is issued by the task).
   report_buffered_write(container, lv.device, "cgroup v1");
